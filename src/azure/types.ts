@@ -1,0 +1,39 @@
+// The narrow port between the reconcile logic and Azure. Only what the controller calls.
+import type { Route, RouteChanges } from '../domain/types.ts';
+
+export type { RouteChanges };
+
+export interface TableRef {
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly name: string;
+}
+
+/** A route table as read, with the etag that guards the next write. */
+export interface TableSnapshot {
+  readonly ref: TableRef;
+  readonly etag: string;
+  readonly location: string;
+  readonly routes: readonly Route[];
+  /** How many subnets the table is associated with. 0 means its routes have no effect. */
+  readonly subnetCount: number;
+  /** The table exactly as Azure returned it. Opaque to callers; the store writes it back with only our changes. */
+  readonly source: unknown;
+}
+
+export interface RouteTableStore {
+  /** GET the table. Resolves null when the table does not exist (404); every other failure throws AzureError. */
+  read(ref: TableRef, signal?: AbortSignal): Promise<TableSnapshot | null>;
+  /**
+   * One whole-table PUT with `If-Match: snapshot.etag`, of the table as read with `changes` applied.
+   * Resolves only after the long-running operation reports Succeeded, with the table as Azure then holds it.
+   * Throws AzureError: kind 'PreconditionFailed' on 412, 'OperationFailed' when the LRO ends Failed/Canceled.
+   */
+  write(snapshot: TableSnapshot, changes: RouteChanges, signal?: AbortSignal): Promise<TableSnapshot>;
+  /** Creates an empty table (`If-None-Match: *`) and waits for Succeeded. */
+  create(ref: TableRef, location: string, signal?: AbortSignal): Promise<TableSnapshot>;
+}
+
+export function tableId(ref: TableRef): string {
+  return `/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}/providers/Microsoft.Network/routeTables/${ref.name}`;
+}

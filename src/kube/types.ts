@@ -1,0 +1,28 @@
+// The narrow port between the reconcile logic and Kubernetes. Only what the controller calls.
+import type { NodeInfo } from '../domain/types.ts';
+
+export interface NodeRef {
+  readonly name: string;
+  readonly uid: string;
+}
+
+export interface NodeLister {
+  /** Every Node, reduced to the fields the planner needs. */
+  list(signal?: AbortSignal): Promise<NodeInfo[]>;
+}
+
+export interface NetworkCondition {
+  readonly status: 'True' | 'False';
+  readonly reason: 'RouteCreated' | 'NoRouteCreated';
+  readonly message: string;
+}
+
+export interface NodeStatusWriter {
+  /** Strategic-merge patch of nodes/<name>/status setting the NetworkUnavailable condition. */
+  setNetworkUnavailable(node: NodeRef, condition: NetworkCondition, now: Date): Promise<void>;
+}
+
+export interface EventRecorder {
+  /** A Warning event on the Node (core/v1 Event in namespace "default", as the upstream recorder does). */
+  warning(node: NodeRef, reason: string, message: string): Promise<void>;
+}

@@ -93,6 +93,11 @@ export interface TablePlan {
   readonly overLimit: readonly DesiredRoute[];
   /** Routes that are not ours and are left exactly as they are. */
   readonly foreign: readonly Route[];
+  /**
+   * Routes of ours whose prefix is in DesiredState.frozenPrefixes: left exactly as they are (neither kept as
+   * desired nor deleted). Optional so hand-built plans need not list it; the planner always fills it.
+   */
+  readonly frozen?: readonly Route[] | undefined;
 }
 
 export interface PlannerConfig {
@@ -110,4 +115,11 @@ export interface RouteChanges {
   readonly upserts: readonly Route[];
   /** Names of routes to remove. */
   readonly deletes: readonly string[];
+}
+
+/** The NetworkUnavailable condition the route controller sets on a Node (DESIGN 2.5). */
+export interface NetworkCondition {
+  readonly status: 'True' | 'False';
+  readonly reason: 'RouteCreated' | 'NoRouteCreated';
+  readonly message: string;
 }

@@ -1,5 +1,5 @@
 // The narrow port between the reconcile logic and Kubernetes. Only what the controller calls.
-import type { NodeInfo } from '../domain/types.ts';
+import type { NetworkCondition, NodeInfo } from '../domain/types.ts';
 
 export interface NodeRef {
   readonly name: string;
@@ -11,11 +11,8 @@ export interface NodeLister {
   list(signal?: AbortSignal): Promise<NodeInfo[]>;
 }
 
-export interface NetworkCondition {
-  readonly status: 'True' | 'False';
-  readonly reason: 'RouteCreated' | 'NoRouteCreated';
-  readonly message: string;
-}
+// Defined in the domain, which computes it; re-exported here for the Kubernetes adapters.
+export type { NetworkCondition } from '../domain/types.ts';
 
 export interface NodeStatusWriter {
   /** Strategic-merge patch of nodes/<name>/status setting the NetworkUnavailable condition. */

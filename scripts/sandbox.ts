@@ -1,0 +1,63 @@
+// `npm run sandbox -- --nodes N`: an Azure simulator and a fake Kubernetes API server with N nodes, kept
+// running so you can point the real CLI at them by hand. Prints the exact commands to try.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startAzureSimulator } from '../src/simulator/azure.ts';
+import { startFakeKubeApi } from '../src/simulator/kube-api.ts';
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '3' },
+    'lro-polls': { type: 'string', default: '1' },
+  },
+});
+const count = Number(values.nodes);
+if (!Number.isInteger(count) || count < 0 || count > 20_000) {
+  console.error('--nodes: use a whole number from 0 to 20000');
+  process.exit(2);
+}
+
+const subscriptionId = '00000000-0000-0000-0000-000000000001';
+const sim = await startAzureSimulator({
+  subscriptions: [subscriptionId],
+  resourceGroups: [{ subscriptionId, name: 'kubernetes', location: 'westeurope' }],
+  lroPolls: Number(values['lro-polls']),
+  routeLimit: Math.max(400, count + 10),
+});
+sim.putTable(subscriptionId, 'kubernetes', 'kubernetes-routes', {
+  location: 'westeurope',
+  routes: [
+    { name: 'default-to-firewall', addressPrefix: '0.0.0.0/0', nextHopType: 'VirtualAppliance', nextHopIpAddress: '10.240.255.4' },
+  ],
+  subnets: [
+    `/subscriptions/${subscriptionId}/resourceGroups/kubernetes/providers/Microsoft.Network/virtualNetworks/kubernetes-vnet/subnets/kubernetes-subnet`,
+  ],
+});
+const kube = await startFakeKubeApi();
+for (let i = 0; i < count; i++) {
+  kube.addNode({
+    name: `worker-${i}`,
+    podCIDRs: [`10.${200 + Math.floor(i / 256)}.${i % 256}.0/24`],
+    internalIPs: [`10.240.${Math.floor(i / 250)}.${(i % 250) + 4}`],
+  });
+}
+const dir = mkdtempSync(join(tmpdir(), 'azure-route-controller-sandbox-'));
+const kubeconfig = join(dir, 'kubeconfig');
+kube.writeKubeconfig(kubeconfig);
+
+const flags = `--kubeconfig ${kubeconfig} --arm-endpoint ${sim.url} --allow-insecure-arm-endpoint --subscription-id ${subscriptionId} --resource-group kubernetes --route-table kubernetes-routes --cluster-cidr 10.192.0.0/10 --route-limit ${Math.max(400, count + 10)}`;
+console.log(`Azure simulator:     ${sim.url}
+Fake Kubernetes API: ${kube.url} (${count} nodes)
+
+Try, in another terminal:
+  node src/cli/main.ts sync-routes --dry-run ${flags}
+  node src/cli/main.ts sync-routes ${flags}
+
+Press Ctrl-C to stop.`);
+setInterval(() => {
+  const c = sim.counts();
+  process.stderr.write(`[sandbox] azure reads=${c.reads} writes=${c.writes} polls=${c.polls}\n`);
+}, 10_000).unref();
+process.once('SIGINT', () => void Promise.all([sim.close(), kube.close()]).then(() => process.exit(0)));

@@ -1,0 +1,73 @@
+import { createCredential } from '../../azure/credentials.ts';
+import { createRouteTableStore } from '../../azure/store.ts';
+import { loadSyncConfig, type SyncFlags } from '../../config/load.ts';
+import type { SyncConfig } from '../../config/types.ts';
+import { reconcile, type Clock } from '../../controller/reconcile.ts';
+import type { SyncReport } from '../../controller/report.ts';
+import { createKubeClient, loadKubeConfig } from '../../kube/client.ts';
+import { createLogger } from '../logger.ts';
+import { renderJson, renderText } from '../output.ts';
+import type { CliIo } from '../program.ts';
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+export async function syncRoutesCommand(flags: SyncFlags, io: CliIo): Promise<number> {
+  const config = loadSyncConfig(flags, io.environment);
+  const report = await syncRoutes(config, io);
+  io.stdout.write(config.output === 'json' ? renderJson(report) : renderText(report));
+  return report.exitCode;
+}
+
+/** The one-shot reconcile behind `sync-routes` (and the demo): list, plan, write, patch conditions. */
+export async function syncRoutes(
+  config: SyncConfig,
+  io: CliIo,
+  options: { includeRoutes?: boolean } = {},
+): Promise<SyncReport> {
+  const logger = createLogger(config.logLevel, { pretty: io.stderr.isTTY === true });
+  for (const warning of config.warnings) logger.warn(warning);
+
+  const kube = createKubeClient(loadKubeConfig(config.kubeconfig), logger.child({ component: 'kube' }));
+  const credential = createCredential(config.azure.credential, config.azure.authorityHost);
+  const store = createRouteTableStore(config.azure, credential, { logger: logger.child({ component: 'azure' }) });
+
+  const nodes = await kube.list(io.signal);
+  logger.info({ nodes: nodes.length, tables: config.azure.routeTables.length, dryRun: config.dryRun }, 'planning');
+  const report = await reconcile(
+    nodes,
+    {
+      planner: config.planner,
+      routeTables: config.azure.routeTables,
+      dryRun: config.dryRun,
+      createRouteTable: config.createRouteTable,
+      location: config.azure.location,
+      maxWriteAttempts: config.maxWriteAttempts,
+      allowEmptyNodeList: config.allowEmptyNodeList,
+      nodeConditions: config.nodeConditions,
+      includeRoutes: options.includeRoutes ?? false,
+      events: 'always',
+    },
+    { store, status: kube, events: kube, logger, clock: realClock },
+    io.signal,
+  );
+  logger.info(
+    { result: report.result, ...report.summary, durationMs: report.durationMs },
+    'sync-routes finished',
+  );
+  return report;
+}

@@ -1,0 +1,165 @@
+// The command line: flags, help, and the mapping from failures to exit codes.
+import { Command, CommanderError, Option } from 'commander';
+import { AzureError } from '../azure/errors.ts';
+import { ConfigError } from '../config/errors.ts';
+import { CLOUDS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
+import { KubeError } from '../kube/client.ts';
+import { demoCommand } from './commands/demo.ts';
+import { syncRoutesCommand } from './commands/sync.ts';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, pending: 3 } as const;
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean | undefined };
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean | undefined };
+  readonly environment: Environment;
+  /** Aborted on SIGINT/SIGTERM. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  in sync, or changes applied (nodes that simply have no pod CIDR yet do not count)
+  1  a runtime failure, an unresolved conflict, a route over the table's limit, or a refused node
+     (invalid pod CIDR, outside --cluster-cidr, no InternalIP of its family, duplicate pod CIDR)
+  2  bad usage or configuration
+  3  --dry-run found pending changes`;
+
+/** The flags every command that talks to Azure and Kubernetes shares (DESIGN 4). */
+export function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('--cloud-config <file>', 'azure.json in the cloud-provider-azure format; flags override its keys')
+    .option('--subscription-id <id>', 'subscription of the route tables (azure.json "subscriptionId")')
+    .option(
+      '--resource-group <name>',
+      'resource group of the route tables (default: azure.json "routeTableResourceGroup", then "resourceGroup")',
+    )
+    .option(
+      '--route-table <name>',
+      'route table to manage; repeatable, every table gets every route; NAME, RG/NAME or a full resource ID (default: azure.json "routeTableName")',
+      collect,
+    )
+    .option(
+      '--cluster-cidr <cidrs>',
+      "the cluster's pod range(s), comma-separated or repeated; routes inside them are ours. Without it, only routes named by our scheme are ours",
+      collect,
+    )
+    .addOption(new Option('--cloud <name>', 'Azure cloud (default: azure.json "cloud", else AzurePublicCloud)').choices(CLOUDS))
+    .option('--location <region>', 'region for a table that --create-route-table creates (azure.json "location")')
+    .option(
+      '--arm-endpoint <url>',
+      "Resource Manager endpoint, overriding the cloud's (Azure Stack Hub, tests); the token scope follows it",
+    )
+    .option(
+      '--allow-insecure-arm-endpoint',
+      'TEST ONLY: allow an http:// loopback --arm-endpoint (the simulator); a placeholder token is sent, never a real one',
+    )
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then in-cluster configuration)')
+    .option('--no-node-conditions', "do not patch the nodes' NetworkUnavailable condition")
+    .addOption(new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('info'))
+    .option('--route-limit <n>', 'most routes one table may hold (Azure: 400)', '400')
+    .option(
+      '--min-prefix-length-ipv4 <n>',
+      'without --cluster-cidr, refuse IPv4 pod CIDRs broader than this prefix length',
+      '16',
+    )
+    .option(
+      '--min-prefix-length-ipv6 <n>',
+      'without --cluster-cidr, refuse IPv6 pod CIDRs broader than this prefix length',
+      '48',
+    )
+    .option('--allow-empty-node-list', 'let an empty node list delete our routes (by default it deletes nothing)')
+    .option('--max-write-attempts <n>', 'read-plan-write attempts per table after 412 or throttling', '5')
+    .option('--operation-timeout <duration>', 'bound on one Azure write, until it reports Succeeded', '5m')
+    .option('--poll-interval <duration>', 'poll interval of a long-running Azure operation', '2s');
+}
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('azure-route-controller')
+    .description(
+      'Keeps Azure route tables in step with Kubernetes node pod CIDRs: one route per node pod CIDR, next hop the node InternalIP.',
+    )
+    .version(VERSION, '--version')
+    .showHelpAfterError('(run with --help for usage)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  const sync = addCommonOptions(
+    program
+      .command('sync-routes')
+      .description(
+        'Reconcile once and exit: list nodes, read each route table, print the plan, write each changed table once (If-Match), wait for Succeeded, patch node conditions.',
+      ),
+  )
+    .option('--dry-run', 'print the plan and write nothing: no Azure write, no condition patch, no event')
+    .addOption(new Option('--output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .option('--create-route-table', 'create a missing route table in --location')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (flags: SyncFlags) => setExit(await syncRoutesCommand(flags, io)));
+  sync.exitOverride();
+
+  program
+    .command('demo')
+    .description(
+      'Run sync-routes against the built-in Azure simulator and a fake three-worker cluster (Kubernetes the Hard Way); needs no Azure account',
+    )
+    .addOption(new Option('--output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('warn'))
+    .action(async (flags: { output: string; logLevel: string }) => setExit(await demoCommand(flags, io)))
+    .exitOverride();
+
+  return program;
+}
+
+declare const __VERSION__: string | undefined;
+const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.1.0';
+
+/** Runs the CLI and resolves with the exit code. Never throws for a user's mistake. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT.usage;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    return reportFailure(err, io);
+  }
+}
+
+function reportFailure(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed its message (and the usage hint) to stderr.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+    if (err.code === 'commander.help') return EXIT.ok;
+    return EXIT.usage;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr.write(`error: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof KubeError && err.kind === 'Config') {
+    io.stderr.write(`error: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof KubeError || err instanceof AzureError) {
+    io.stderr.write(`error: ${err.message}\n`);
+    return EXIT.failure;
+  }
+  if (io.signal?.aborted) {
+    io.stderr.write('error: interrupted; nothing more was written\n');
+    return EXIT.failure;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr.write(
+    `error: unexpected failure: ${message}\n(this is a bug; please report it with the output of --log-level debug)\n`,
+  );
+  if (err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return EXIT.failure;
+}

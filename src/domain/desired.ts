@@ -54,7 +54,7 @@ function noInternalIpMessage(claim: Claim, addresses: NodeAddresses): string {
   const unusable = addresses.unusable.get(claim.family) ?? [];
   const what =
     unusable.length > 0
-      ? `its ${family} InternalIPs (${unusable.join(', ')}) are unusable as a next hop (loopback, link-local, multicast, broadcast or unspecified)`
+      ? `its ${family} InternalIPs (${unusable.join(', ')}) are all loopback, link-local, multicast, broadcast or unspecified`
       : `it reports no ${family} InternalIP` +
         (addresses.invalid.length > 0 ? ` (unparseable addresses: ${addresses.invalid.join(', ')})` : '');
   return (
@@ -63,7 +63,12 @@ function noInternalIpMessage(claim: Claim, addresses: NodeAddresses): string {
   );
 }
 
-function skip(node: string, cidr: string | undefined, reason: SkippedNode['reason'], message: string): SkippedNode {
+function skip(
+  node: string,
+  cidr: string | undefined,
+  reason: SkippedNode['reason'],
+  message: string,
+): SkippedNode {
   return cidr === undefined ? { node, reason, message } : { node, cidr, reason, message };
 }
 
@@ -135,7 +140,10 @@ export function desiredRoutes(nodes: readonly NodeInfo[], config: PlannerConfig)
         continue;
       }
       // A default route is never a pod route, whatever the configuration says.
-      const minimum = Math.max(1, insideCluster ? 0 : family === 4 ? config.minPrefixLength.v4 : config.minPrefixLength.v6);
+      const minimum = Math.max(
+        1,
+        insideCluster ? 0 : family === 4 ? config.minPrefixLength.v4 : config.minPrefixLength.v6,
+      );
       if (prefixLength < minimum) {
         skipped.push(
           skip(
@@ -165,7 +173,9 @@ export function desiredRoutes(nodes: readonly NodeInfo[], config: PlannerConfig)
   const addressCache = new Map<NodeInfo, NodeAddresses>();
   for (const claim of claims) {
     const { node, cidr } = claim;
-    const others = (claimants.get(cidr) ?? []).filter((other) => other.node !== node).map((other) => other.node.name);
+    const others = (claimants.get(cidr) ?? [])
+      .filter((other) => other.node !== node)
+      .map((other) => other.node.name);
     if (others.length > 0) {
       frozen.add(cidr);
       skipped.push(
@@ -204,7 +214,9 @@ export function desiredRoutes(nodes: readonly NodeInfo[], config: PlannerConfig)
   routes.sort((a, b) => compareText(a.node, b.node) || compareText(a.cidr, b.cidr));
   skipped.sort(
     (a, b) =>
-      compareText(a.node, b.node) || compareText(a.cidr ?? '', b.cidr ?? '') || compareText(a.reason, b.reason),
+      compareText(a.node, b.node) ||
+      compareText(a.cidr ?? '', b.cidr ?? '') ||
+      compareText(a.reason, b.reason),
   );
   return { routes, skipped, frozenPrefixes: [...frozen].sort(compareText) };
 }

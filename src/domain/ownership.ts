@@ -1,5 +1,5 @@
 // Which routes are ours (DESIGN 2.1). A route that is not ours is never changed or deleted.
-import { canonicalPrefix, cidrContainmentTest } from './cidr.ts';
+import { parsePrefix, prefixContainmentTest, type Prefix } from './cidr.ts';
 import { cidrKey, parseRouteName } from './naming.ts';
 import type { PlannerConfig, Route } from './types.ts';
 
@@ -14,18 +14,22 @@ import type { PlannerConfig, Route } from './types.ts';
  * A route whose prefix is not a CIDR (a service tag, garbage) is never ours.
  */
 export function ownershipTest(config: PlannerConfig): (route: Route) => boolean {
+  const ownsPrefix = prefixOwnershipTest(config);
+  return (route) => ownsPrefix(route.name, parsePrefix(route.addressPrefix));
+}
+
+/** The same test, for callers that have already parsed the route's prefix (undefined: not a CIDR). */
+export function prefixOwnershipTest(
+  config: PlannerConfig,
+): (name: string, prefix: Prefix | undefined) => boolean {
   if (config.clusterCIDRs.length > 0) {
-    const insideCluster = cidrContainmentTest(config.clusterCIDRs);
-    return (route) => {
-      const prefix = canonicalPrefix(route.addressPrefix);
-      return prefix !== undefined && insideCluster(prefix);
-    };
+    const insideCluster = prefixContainmentTest(config.clusterCIDRs);
+    return (_name, prefix) => prefix !== undefined && insideCluster(prefix);
   }
-  return (route) => {
-    const prefix = canonicalPrefix(route.addressPrefix);
+  return (name, prefix) => {
     if (prefix === undefined) return false;
-    const parsed = parseRouteName(route.name);
-    return parsed !== undefined && parsed.cidrKey.toLowerCase() === cidrKey(prefix);
+    const parsed = parseRouteName(name);
+    return parsed !== undefined && parsed.cidrKey.toLowerCase() === cidrKey(prefix.cidr);
   };
 }
 

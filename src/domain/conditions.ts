@@ -1,0 +1,176 @@
+// The NetworkUnavailable condition (DESIGN 2.5), with the upstream route controller's semantics.
+import { nodePodCidrs } from './desired.ts';
+import type {
+  DesiredRoute,
+  DesiredState,
+  NetworkCondition,
+  NodeInfo,
+  RouteConflict,
+  TablePlan,
+} from './types.ts';
+
+// The upstream route controller's messages, so dashboards and runbooks keyed on them keep working.
+export const ROUTES_CREATED_MESSAGE = 'RouteController created a route';
+export const ROUTES_NOT_CREATED_MESSAGE = 'RouteController failed to create a route';
+
+function wanted(routesCreated: boolean): {
+  status: 'True' | 'False';
+  reason: 'RouteCreated' | 'NoRouteCreated';
+} {
+  return routesCreated
+    ? { status: 'False', reason: 'RouteCreated' }
+    : { status: 'True', reason: 'NoRouteCreated' };
+}
+
+/**
+ * Whether the node's condition must be patched. Skipped only when both status and reason already match, so
+ * a False set for another reason (a CNI's `CalicoIsUp`) is overwritten with RouteCreated, as upstream does.
+ */
+export function needsConditionPatch(
+  current: NodeInfo['networkUnavailable'],
+  routesCreated: boolean,
+): boolean {
+  const want = wanted(routesCreated);
+  return current?.status !== want.status || current.reason !== want.reason;
+}
+
+/** The condition to set: the node's problems, one sentence each, become its message. */
+export function networkCondition(routesCreated: boolean, problems: readonly string[]): NetworkCondition {
+  const message = routesCreated
+    ? ROUTES_CREATED_MESSAGE
+    : problems.length > 0
+      ? problems.join(' ')
+      : ROUTES_NOT_CREATED_MESSAGE;
+  return { ...wanted(routesCreated), message };
+}
+
+export interface TableOutcome {
+  readonly plan: TablePlan;
+  /** True when the table's write reached Succeeded (or the table needed none). */
+  readonly applied: boolean;
+  /** The table's name, for messages; optional. */
+  readonly name?: string | undefined;
+}
+
+export interface NodeRouteOutcome {
+  readonly routesCreated: boolean;
+  /** One sentence each: the condition message and the Warning event text. */
+  readonly problems: string[];
+}
+
+type RouteStatus =
+  | { readonly kind: 'keep' }
+  | { readonly kind: 'write' }
+  | { readonly kind: 'conflict'; readonly conflict: RouteConflict }
+  | { readonly kind: 'overLimit' };
+
+function key(node: string, cidr: string): string {
+  return `${node}\n${cidr}`;
+}
+
+function statusesOf(plan: TablePlan): Map<string, RouteStatus> {
+  const statuses = new Map<string, RouteStatus>();
+  for (const { desired } of plan.keeps) statuses.set(key(desired.node, desired.cidr), { kind: 'keep' });
+  for (const { desired } of plan.creates) statuses.set(key(desired.node, desired.cidr), { kind: 'write' });
+  for (const { desired } of plan.updates) statuses.set(key(desired.node, desired.cidr), { kind: 'write' });
+  for (const desired of plan.overLimit) statuses.set(key(desired.node, desired.cidr), { kind: 'overLimit' });
+  for (const conflict of plan.conflicts) {
+    statuses.set(key(conflict.desired.node, conflict.desired.cidr), { kind: 'conflict', conflict });
+  }
+  return statuses;
+}
+
+function problemFor(
+  route: DesiredRoute,
+  status: RouteStatus | undefined,
+  table: string,
+  applied: boolean,
+): string | undefined {
+  const subject = `Node ${route.node}'s route for pod CIDR ${route.cidr}`;
+  if (status === undefined) {
+    return `${subject} was not planned for ${table}; this is a bug, please report it with the controller's logs.`;
+  }
+  switch (status.kind) {
+    case 'keep':
+      return undefined;
+    case 'write':
+      return applied
+        ? undefined
+        : `${subject} could not be written to ${table}; the write failed or did not complete, and the next sync retries it.`;
+    case 'overLimit':
+      return (
+        `${subject} was not created in ${table} because the table is at its route limit (Azure allows 400); ` +
+        `remove routes the table no longer needs.`
+      );
+    case 'conflict': {
+      const existing = status.conflict.existing;
+      if (status.conflict.kind === 'NameHeldByForeignRoute') {
+        return (
+          `${subject} cannot be created in ${table} because its name ${route.name} is taken by a route for ` +
+          `${existing.addressPrefix}; rename or remove that route.`
+        );
+      }
+      const hop = existing.nextHopIpAddress
+        ? `${existing.nextHopType} ${existing.nextHopIpAddress}`
+        : existing.nextHopType;
+      return (
+        `${subject} conflicts with route ${existing.name} (${existing.addressPrefix} via ${hop}) in ${table}, ` +
+        `which this controller does not own; remove or correct that route, or give the node another pod CIDR.`
+      );
+    }
+  }
+}
+
+/**
+ * Per node that has pod CIDRs: whether all its routes are in place in every table, and if not, why. A route is
+ * in place when the plan keeps it, or creates or updates it in a table whose write was applied.
+ */
+export function nodeRouteOutcomes(
+  nodes: readonly NodeInfo[],
+  desired: DesiredState,
+  tables: readonly TableOutcome[],
+): Map<string, NodeRouteOutcome> {
+  const routesByNode = new Map<string, DesiredRoute[]>();
+  for (const route of desired.routes) {
+    const routes = routesByNode.get(route.node);
+    if (routes) routes.push(route);
+    else routesByNode.set(route.node, [route]);
+  }
+  const skipsByNode = new Map<string, string[]>();
+  for (const skipped of desired.skipped) {
+    if (skipped.reason === 'NoPodCIDR') continue;
+    const messages = skipsByNode.get(skipped.node);
+    if (messages) messages.push(skipped.message);
+    else skipsByNode.set(skipped.node, [skipped.message]);
+  }
+  const tableStatuses = tables.map((table, index) => ({
+    statuses: statusesOf(table.plan),
+    applied: table.applied,
+    label:
+      table.name !== undefined && table.name !== ''
+        ? `route table ${table.name}`
+        : tables.length > 1
+          ? `route table ${index + 1} of ${tables.length}`
+          : 'the route table',
+  }));
+
+  const outcomes = new Map<string, NodeRouteOutcome>();
+  const sortedNodes = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const node of sortedNodes) {
+    if (nodePodCidrs(node).length === 0 || outcomes.has(node.name)) continue;
+    const problems = new Set<string>(skipsByNode.get(node.name) ?? []);
+    for (const route of routesByNode.get(node.name) ?? []) {
+      for (const table of tableStatuses) {
+        const problem = problemFor(
+          route,
+          table.statuses.get(key(route.node, route.cidr)),
+          table.label,
+          table.applied,
+        );
+        if (problem !== undefined) problems.add(problem);
+      }
+    }
+    outcomes.set(node.name, { routesCreated: problems.size === 0, problems: [...problems] });
+  }
+  return outcomes;
+}

@@ -29,7 +29,11 @@ export function missingApiVersion(): ArmError {
 }
 
 export function subscriptionNotFound(subscriptionId: string): ArmError {
-  return new ArmError(404, 'SubscriptionNotFound', `The subscription '${subscriptionId}' could not be found.`);
+  return new ArmError(
+    404,
+    'SubscriptionNotFound',
+    `The subscription '${subscriptionId}' could not be found.`,
+  );
 }
 
 export function resourceGroupNotFound(resourceGroup: string): ArmError {
@@ -102,11 +106,16 @@ export function invalidAuthenticationToken(message = 'The access token is invali
 }
 
 export function authenticationFailed(): ArmError {
-  return new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", {
-    'www-authenticate':
-      'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", ' +
-      'error_description="The authentication failed because of missing \'Authorization\' header."',
-  });
+  return new ArmError(
+    401,
+    'AuthenticationFailed',
+    "Authentication failed. The 'Authorization' header is missing.",
+    {
+      'www-authenticate':
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", ' +
+        'error_description="The authentication failed because of missing \'Authorization\' header."',
+    },
+  );
 }
 
 export function serverError(status: 500 | 503, retryAfterSeconds?: number): ArmError {

@@ -1,0 +1,609 @@
+// The Kubernetes adapter: kubeconfig loading, and the NodeLister / NodeStatusWriter / EventRecorder ports over
+// @kubernetes/client-node 2. Every failure leaves here as a KubeError with one clear line for people.
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  Observable,
+  PatchStrategy,
+  setHeaderOptions,
+  type ConfigurationOptions,
+  type CoreV1Event,
+  type ObservableMiddleware,
+  type RequestContext,
+  type V1NodeList,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { NodeInfo } from '../domain/types.ts';
+import { toNodeInfo } from './nodes.ts';
+import type { EventRecorder, NetworkCondition, NodeLister, NodeRef, NodeStatusWriter } from './types.ts';
+
+export type KubeErrorKind =
+  | 'Config'
+  | 'Unreachable'
+  | 'Timeout'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'Conflict'
+  | 'Expired'
+  | 'Invalid'
+  | 'Throttled'
+  | 'ServerError'
+  | 'Unknown';
+
+/** A Kubernetes failure with one human sentence as its message (no stack, no raw response dump). */
+export class KubeError extends Error {
+  override readonly name = 'KubeError';
+  readonly kind: KubeErrorKind;
+  /** The HTTP status, when the API server answered. */
+  readonly statusCode: number | undefined;
+  /** Worth trying again later (unreachable, timeouts, throttling, 5xx, conflicts). */
+  readonly retryable: boolean;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    kind: KubeErrorKind,
+    message: string,
+    options: { statusCode?: number; retryAfterSeconds?: number | undefined; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = kind;
+    this.statusCode = options.statusCode;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.retryable = ['Unreachable', 'Timeout', 'Throttled', 'ServerError', 'Conflict'].includes(kind);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// kubeconfig
+
+export interface LoadKubeConfigOptions {
+  /** Prefix for the in-cluster service account paths (tests). */
+  readonly inClusterRoot?: string;
+}
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * Loads the kubeconfig at `path`, or the in-cluster service account config when `path` is undefined. The
+ * caller resolves --kubeconfig, then $KUBECONFIG, then in-cluster; this function never reads the environment
+ * itself (client-node's in-cluster loader reads KUBERNETES_SERVICE_HOST/PORT).
+ */
+export function loadKubeConfig(path: string | undefined, options: LoadKubeConfigOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  if (path === undefined) {
+    const root = options.inClusterRoot ?? '';
+    kc.loadFromCluster(root);
+    const server = kc.getCurrentCluster()?.server ?? '';
+    if (server.includes('undefined')) {
+      throw new KubeError(
+        'Config',
+        'No kubeconfig given and not running inside a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set): pass --kubeconfig FILE or set KUBECONFIG.',
+      );
+    }
+    if (!readable(`${root}${SERVICE_ACCOUNT_DIR}/token`)) {
+      throw new KubeError(
+        'Config',
+        `No kubeconfig given and no service account token at ${root}${SERVICE_ACCOUNT_DIR}/token: mount a service account token into the pod (automountServiceAccountToken), or pass --kubeconfig FILE.`,
+      );
+    }
+    validate(kc, 'the in-cluster configuration');
+    return kc;
+  }
+
+  const fix = 'Fix the file, or point --kubeconfig (or KUBECONFIG) at a valid one.';
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = errorCode(err);
+    const why =
+      code === 'ENOENT'
+        ? 'the file does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory, not a file'
+            : (code ?? String(err));
+    throw new KubeError(
+      'Config',
+      `Cannot read kubeconfig ${path}: ${why}. Pass --kubeconfig with a readable kubeconfig file, or set KUBECONFIG.`,
+      { cause: err },
+    );
+  }
+  if (text.trim() === '') throw new KubeError('Config', `Kubeconfig ${path} is empty. ${fix}`);
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    if (err instanceof Error && err.name === 'YAMLException') {
+      const yamlErr = err as Error & { reason?: string; mark?: { line?: number; column?: number } };
+      const where =
+        yamlErr.mark?.line === undefined
+          ? ''
+          : `line ${yamlErr.mark.line + 1}, column ${(yamlErr.mark.column ?? 0) + 1}: `;
+      throw new KubeError(
+        'Config',
+        `Kubeconfig ${path} is not valid YAML (${where}${oneLine(yamlErr.reason ?? err.message)}). ${fix}`,
+        { cause: err },
+      );
+    }
+    const detail =
+      err instanceof TypeError
+        ? 'it is not a kubeconfig document'
+        : oneLine(err instanceof Error ? err.message : String(err));
+    throw new KubeError('Config', `Kubeconfig ${path} is invalid: ${detail}. ${fix}`, { cause: err });
+  }
+  validate(kc, `kubeconfig ${path}`);
+  return kc;
+}
+
+function validate(kc: KubeConfig, source: string): void {
+  const fail = (message: string): never => {
+    throw new KubeError('Config', `${capitalise(source)} ${message}`);
+  };
+  const contexts = kc.getContexts();
+  if (kc.getClusters().length === 0 && contexts.length === 0)
+    fail('defines no clusters and no contexts: is it a kubeconfig?');
+  const current = kc.getCurrentContext();
+  if (!current) {
+    fail(
+      `has no current-context: set one with "kubectl config use-context <name>" (contexts: ${names(contexts)}).`,
+    );
+  }
+  const context = kc.getContextObject(current);
+  if (context === null)
+    fail(`names current-context "${current}", which it does not define (contexts: ${names(contexts)}).`);
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null)
+    fail(`has context "${current}" pointing at cluster "${context?.cluster}", which it does not define.`);
+  if (context?.user && kc.getCurrentUser() === null) {
+    fail(`has context "${current}" pointing at user "${context.user}", which it does not define.`);
+  }
+  const server = cluster?.server ?? '';
+  let url: URL | undefined;
+  try {
+    url = new URL(server);
+  } catch {
+    fail(`has cluster "${cluster?.name}" with server "${server}", which is not a URL.`);
+  }
+  if (url?.protocol === 'http:' && !cluster?.skipTLSVerify) {
+    fail(
+      `has cluster "${cluster?.name}" with a plain http:// server (${server}); @kubernetes/client-node refuses it unless "insecure-skip-tls-verify: true" is set on that cluster.`,
+    );
+  }
+  const user = kc.getCurrentUser();
+  const files: [string, string | undefined][] = [
+    ['certificate-authority', cluster?.caFile],
+    ['client-certificate', user?.certFile],
+    ['client-key', user?.keyFile],
+  ];
+  const tokenFile: unknown = user?.authProvider?.config?.['tokenFile'];
+  if (typeof tokenFile === 'string') files.push(['token file', tokenFile]);
+  for (const [what, file] of files) {
+    if (file !== undefined && file !== '' && !readable(file))
+      fail(`refers to ${what} ${file}, which cannot be read.`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The client
+
+export interface KubeClientOptions {
+  /** Per-request timeout. */
+  readonly requestTimeoutMs?: number;
+  /** Nodes per list page. */
+  readonly pageSize?: number;
+  /** Where node events go; "default", as the upstream recorder does for cluster-scoped objects. */
+  readonly eventNamespace?: string;
+  /**
+   * Requests in flight at once. The API server is shared; client-go controllers default to 5-20 QPS, and
+   * each concurrent request here also costs a connection.
+   */
+  readonly maxConcurrentRequests?: number;
+  /** Event source.component and reportingComponent. */
+  readonly component?: string;
+  /** Event source.host and reportingInstance; the host name by default. */
+  readonly host?: string;
+  /** The clock for event timestamps. */
+  readonly now?: () => Date;
+}
+
+export interface KubeClient extends NodeLister, NodeStatusWriter, EventRecorder {
+  /** The API server URL of the current context. */
+  readonly server: string;
+}
+
+interface Operation {
+  readonly verb: string;
+  /** e.g. nodes, nodes/status, events */
+  readonly resource: string;
+  /** The API group, for RBAC advice ("" is core). */
+  readonly group: string;
+  readonly name?: string | undefined;
+  readonly namespace?: string | undefined;
+}
+
+/** Dispatchers are rebuilt from the kubeconfig at most this often (picks up rotated CA or client cert files). */
+const DISPATCHER_TTL_MS = 10 * 60_000;
+
+export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClientOptions = {}): KubeClient {
+  const server = kc.getCurrentCluster()?.server ?? '(no cluster)';
+  const core = kc.makeApiClient(CoreV1Api);
+  const timeoutMs = options.requestTimeoutMs ?? 30_000;
+  const pageSize = options.pageSize ?? 500;
+  const eventNamespace = options.eventNamespace ?? 'default';
+  const component = options.component ?? 'azure-route-controller';
+  const host = options.host ?? hostname();
+  const clock = options.now ?? ((): Date => new Date());
+  const limit = semaphore(options.maxConcurrentRequests ?? 10);
+
+  // client-node 2 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication), so
+  // nothing is kept alive and every call pays a new TCP (and TLS) handshake. Reuse one for a while instead.
+  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+  let dispatcher: { value: Dispatcher; at: number } | undefined;
+  const reuseDispatcher = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
+    if (fresh === undefined) return undefined;
+    const now = Date.now();
+    if (dispatcher === undefined || now - dispatcher.at > DISPATCHER_TTL_MS) {
+      const old = dispatcher?.value;
+      dispatcher = { value: fresh, at: now };
+      if (old !== undefined) void old.close().catch(() => undefined);
+    }
+    return dispatcher.value;
+  };
+
+  const requestOptions = (signal: AbortSignal): ConfigurationOptions => {
+    const middleware: ObservableMiddleware = {
+      pre: (context) => {
+        context.setSignal(signal);
+        const reused = reuseDispatcher(context.getDispatcher());
+        if (reused !== undefined) context.setDispatcher(reused);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response) => new Observable(Promise.resolve(response)),
+    };
+    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+  };
+
+  async function call<T>(
+    op: Operation,
+    callerSignal: AbortSignal | undefined,
+    send: (options: ConfigurationOptions) => Promise<T>,
+  ): Promise<T> {
+    callerSignal?.throwIfAborted();
+    const release = await limit.acquire(callerSignal);
+    // The timeout starts once the request may go out, so queueing behind others does not count against it.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
+    try {
+      return await send(requestOptions(signal));
+    } catch (err) {
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      throw toKubeError(err, op, server, timeout.aborted ? timeoutMs : undefined);
+    } finally {
+      release();
+    }
+  }
+
+  async function listOnce(signal: AbortSignal | undefined): Promise<NodeInfo[]> {
+    const nodes: NodeInfo[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page: V1NodeList = await call({ verb: 'list', resource: 'nodes', group: '' }, signal, (opts) =>
+        core.listNode({ limit: pageSize, ...(token === undefined ? {} : { _continue: token }) }, opts),
+      );
+      for (const node of page.items) nodes.push(toNodeInfo(node));
+      token = page.metadata?._continue || undefined;
+      pages += 1;
+    } while (token !== undefined);
+    log.debug({ nodes: nodes.length, pages }, 'listed nodes');
+    return nodes;
+  }
+
+  return {
+    server,
+
+    async list(signal?: AbortSignal): Promise<NodeInfo[]> {
+      // A continue token outlives its snapshot when the list takes too long; start over, as client-go's pager does.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await listOnce(signal);
+        } catch (err) {
+          if (err instanceof KubeError && err.kind === 'Expired' && attempt < 3) {
+            log.info({ attempt }, 'node list continue token expired; listing again from the start');
+            continue;
+          }
+          throw err;
+        }
+      }
+    },
+
+    async setNetworkUnavailable(node: NodeRef, condition: NetworkCondition, now: Date): Promise<void> {
+      const time = rfc3339(now);
+      const body = {
+        status: {
+          conditions: [
+            {
+              type: 'NetworkUnavailable',
+              status: condition.status,
+              reason: condition.reason,
+              message: condition.message,
+              lastTransitionTime: time,
+              lastHeartbeatTime: time,
+            },
+          ],
+        },
+      };
+      // client-node 2 picks the first patch media type the API declares (json-patch+json) unless told otherwise;
+      // a strategic merge patch is what merges conditions by type and leaves Ready and the others alone.
+      await call({ verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, undefined, (opts) =>
+        core.patchNodeStatus(
+          { name: node.name, body },
+          setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
+        ),
+      );
+      log.debug(
+        { node: node.name, status: condition.status, reason: condition.reason },
+        'patched NetworkUnavailable',
+      );
+    },
+
+    async warning(node: NodeRef, reason: string, message: string): Promise<void> {
+      const now = clock();
+      const event: CoreV1Event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: eventName(node.name), namespace: eventNamespace },
+        // The node name as UID, as the kubelet and the upstream route controller do: `kubectl describe node`
+        // looks events up by involvedObject.uid == node name.
+        involvedObject: { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.name },
+        type: 'Warning',
+        reason,
+        message,
+        source: { component, host },
+        reportingComponent: component,
+        reportingInstance: host,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      await call(
+        { verb: 'create', resource: 'events', group: '', namespace: eventNamespace },
+        undefined,
+        (opts) => core.createNamespacedEvent({ namespace: eventNamespace, body: event }, opts),
+      );
+      log.debug({ node: node.name, reason }, 'recorded warning event');
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Error mapping
+
+function toKubeError(
+  err: unknown,
+  op: Operation,
+  server: string,
+  timedOutAfterMs: number | undefined,
+): KubeError {
+  if (err instanceof KubeError) return err;
+  const target = `${op.resource}${op.name === undefined ? '' : ` "${op.name}"`}`;
+  const action = `${op.verb} ${target}`;
+  if (timedOutAfterMs !== undefined) {
+    return new KubeError(
+      'Timeout',
+      `The Kubernetes API server at ${server} did not answer within ${timedOutAfterMs / 1000}s (trying to ${action}).`,
+      { cause: err },
+    );
+  }
+  if (err instanceof ApiException) {
+    const code = err.code as number;
+    const status = statusOf(err.body);
+    const said = status.message ? `: ${oneLine(status.message)}` : '';
+    const retryAfter = retryAfterOf(err.headers as Record<string, string> | undefined);
+    const opts = { statusCode: code, retryAfterSeconds: retryAfter, cause: err };
+    const group = op.group === '' ? '"" (core)' : `"${op.group}"`;
+    switch (true) {
+      case code === 401:
+        return new KubeError(
+          'Unauthorized',
+          `The Kubernetes API server at ${server} rejected our credentials (401 Unauthorized) trying to ${action}: the token or client certificate is missing, invalid or expired; check the user in the kubeconfig or the service account token.`,
+          opts,
+        );
+      case code === 403:
+        return new KubeError(
+          'Forbidden',
+          `cannot ${action}: forbidden (403): grant the verb "${op.verb}" on resource "${op.resource}" in API group ${group} to this identity (a ClusterRole and its binding)${said ? `; the API server said${said}` : ''}.`,
+          opts,
+        );
+      case code === 404:
+        return new KubeError('NotFound', `cannot ${action}: not found (404)${said}.`, opts);
+      case code === 409:
+        return new KubeError('Conflict', `cannot ${action}: conflict (409)${said}.`, opts);
+      case code === 410:
+        return new KubeError('Expired', `cannot ${action}: expired (410)${said}.`, opts);
+      case code === 400 || code === 422:
+        return new KubeError(
+          'Invalid',
+          `cannot ${action}: the API server rejected the request (${code})${said}.`,
+          opts,
+        );
+      case code === 429:
+        return new KubeError(
+          'Throttled',
+          `cannot ${action}: the API server is throttling us (429 Too Many Requests)${retryAfter === undefined ? '' : `; retry after ${retryAfter}s`}.`,
+          opts,
+        );
+      case code >= 500:
+        return new KubeError(
+          'ServerError',
+          `cannot ${action}: the API server at ${server} failed (${code})${said}.`,
+          opts,
+        );
+      default:
+        return new KubeError('Unknown', `cannot ${action}: unexpected HTTP ${code}${said}.`, opts);
+    }
+  }
+  const network = networkCode(err);
+  if (network !== undefined) {
+    let host = server;
+    try {
+      host = new URL(server).hostname;
+    } catch {
+      // keep the raw server string
+    }
+    const why =
+      network === 'ECONNREFUSED'
+        ? 'connection refused'
+        : network === 'ENOTFOUND' || network === 'EAI_AGAIN'
+          ? `host "${host}" not found`
+          : network === 'ECONNRESET' || network === 'UND_ERR_SOCKET'
+            ? 'the connection was closed'
+            : network === 'ETIMEDOUT' || network === 'UND_ERR_CONNECT_TIMEOUT'
+              ? 'the connection timed out'
+              : network === 'EHOSTUNREACH' || network === 'ENETUNREACH'
+                ? 'no route to host'
+                : network;
+    return new KubeError(
+      'Unreachable',
+      `Cannot reach the Kubernetes API server at ${server} (${why}) to ${action}. Check the server in the kubeconfig and that the API server is running.`,
+      { cause: err },
+    );
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new KubeError(
+    'Unknown',
+    `Request to the Kubernetes API server at ${server} failed (trying to ${action}): ${oneLine(detail)}.`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/** The Kubernetes Status inside an ApiException body (a JSON string in client-node 2). */
+function statusOf(body: unknown): { message?: string; reason?: string } {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body) as unknown;
+    } catch {
+      return body.trim() === '' ? {} : { message: body };
+    }
+  }
+  if (typeof value === 'object' && value !== null) {
+    const { message, reason } = value as { message?: unknown; reason?: unknown };
+    return {
+      ...(typeof message === 'string' ? { message } : {}),
+      ...(typeof reason === 'string' ? { reason } : {}),
+    };
+  }
+  return {};
+}
+
+function retryAfterOf(headers: Record<string, string> | undefined): number | undefined {
+  const value = headers?.['retry-after'];
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
+/** The system error code somewhere in undici's "fetch failed" chain (cause, AggregateError members). */
+function networkCode(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [err];
+  while (queue.length > 0) {
+    const current = queue.shift();
+    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+    queue.push((current as { cause?: unknown }).cause);
+    const errors = (current as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) queue.push(...(errors as unknown[]));
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+function semaphore(size: number): { acquire(signal?: AbortSignal): Promise<() => void> } {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) active -= 1;
+    else next();
+  };
+  return {
+    acquire(signal?: AbortSignal): Promise<() => void> {
+      if (active < size) {
+        active += 1;
+        return Promise.resolve(once(release));
+      }
+      return new Promise((resolve, reject) => {
+        const grant = (): void => {
+          signal?.removeEventListener('abort', abort);
+          resolve(once(release));
+        };
+        const abort = (): void => {
+          const index = waiting.indexOf(grant);
+          if (index >= 0) waiting.splice(index, 1);
+          reject(signal?.reason);
+        };
+        waiting.push(grant);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    },
+  };
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+}
+
+function eventName(node: string): string {
+  // Event names are DNS subdomains (at most 253 characters); keep room for the suffix.
+  return `${node.slice(0, 253 - 17)}.${randomBytes(8).toString('hex')}`;
+}
+
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function names(items: readonly { name: string }[]): string {
+  return items.length === 0 ? 'none' : items.map((i) => i.name).join(', ');
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,414 @@
+// The RouteTableStore over @azure/arm-network: one GET per read, one guarded whole-table PUT per write,
+// awaited until the long-running operation says Succeeded.
+import { NetworkManagementClient, type Route as ArmRoute, type RouteTable } from '@azure/arm-network';
+import {
+  bearerTokenAuthenticationPolicyName,
+  isRestError,
+  type PipelinePolicy,
+  type PipelineRequest,
+} from '@azure/core-rest-pipeline';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import type { Logger } from 'pino';
+import type { AzureConfig } from '../config/types.ts';
+import type { Route } from '../domain/types.ts';
+import { isInsecureTestCredential } from './credentials.ts';
+import {
+  AzureError,
+  abortedError,
+  credentialError,
+  describeTable,
+  isAbortError,
+  operationFailedError,
+  operationOf,
+  parseArmError,
+  retryAfterFromHeaders,
+  retryAfterFromText,
+  timeoutError,
+  toAzureError,
+} from './errors.ts';
+import type { RouteChanges, RouteTableStore, TableRef, TableSnapshot } from './types.ts';
+
+/** One HTTP attempt, as the pipeline saw it (every SDK retry and every LRO poll is one). */
+export interface AzureRequestInfo {
+  /** RouteTables_Get, RouteTables_CreateOrUpdate or Operations_Get. */
+  readonly operation: string;
+  /** undefined when no response came back (network error, abort). */
+  readonly status: number | undefined;
+  /** The Retry-After the response carried, in ms. */
+  readonly retryAfterMs?: number;
+  readonly durationMs: number;
+}
+
+export interface RouteTableStoreOptions {
+  readonly logger: Logger;
+  /** Called for every HTTP attempt, for metrics (requests by operation and status, time asked to wait). */
+  readonly onRequest?: (info: AzureRequestInfo) => void;
+  /**
+   * The SDK's own retries of transport errors, 408/5xx (exponential backoff) and 429/503 with Retry-After.
+   * Kept modest: the write loop (table-sync) re-reads and retries on top of them.
+   */
+  readonly retry?: {
+    readonly maxRetries?: number;
+    readonly retryDelayInMs?: number;
+    readonly maxRetryDelayInMs?: number;
+  };
+  readonly userAgentPrefix?: string;
+}
+
+export const DEFAULT_SDK_MAX_RETRIES = 3;
+
+const OBSERVER_POLICY_NAME = 'azureRouteControllerObserverPolicy';
+const PLAIN_HTTP_AUTH_POLICY_NAME = 'azureRouteControllerLoopbackAuthPolicy';
+
+export function createRouteTableStore(
+  config: AzureConfig,
+  credential: TokenCredential,
+  options: RouteTableStoreOptions,
+): RouteTableStore {
+  const log = options.logger;
+  const scopes = [config.tokenScope];
+  // The SDK keeps Azure's error body only for some failures (not for the PUT of an LRO); the observer
+  // remembers the last error body per request so messages can use the inner error codes.
+  const errorBodies = new WeakMap<object, unknown>();
+  const clients = new Map<string, NetworkManagementClient>();
+
+  // Every token request goes through here, so a failing identity always surfaces as kind 'Credential'.
+  const guardedCredential: TokenCredential = {
+    getToken: async (tokenScopes: string | string[], tokenOptions?: GetTokenOptions) => {
+      try {
+        return await credential.getToken(tokenScopes, tokenOptions);
+      } catch (err) {
+        if (isAbortError(err)) throw err;
+        throw credentialError(err, config.credential, config.authorityHost);
+      }
+    },
+  };
+
+  function clientFor(subscriptionId: string): NetworkManagementClient {
+    const existing = clients.get(subscriptionId);
+    if (existing) return existing;
+    const client = new NetworkManagementClient(guardedCredential, subscriptionId, {
+      endpoint: config.armEndpoint,
+      credentials: { scopes },
+      retryOptions: {
+        maxRetries: options.retry?.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+        ...(options.retry?.retryDelayInMs !== undefined
+          ? { retryDelayInMs: options.retry.retryDelayInMs }
+          : {}),
+        ...(options.retry?.maxRetryDelayInMs !== undefined
+          ? { maxRetryDelayInMs: options.retry.maxRetryDelayInMs }
+          : {}),
+      },
+      userAgentOptions: { userAgentPrefix: options.userAgentPrefix ?? 'azure-route-controller' },
+      ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+    });
+    if (config.allowInsecureEndpoint) {
+      // The SDK's bearer policy refuses http:// outright. Only for the loopback simulator, swap it for one
+      // that sends the placeholder token and refuses anything else (see plainHttpAuthPolicy).
+      client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
+      client.pipeline.addPolicy(plainHttpAuthPolicy(credential, guardedCredential, scopes));
+    }
+    // After the Retry phase: runs once per attempt, inside the SDK's retry loop.
+    client.pipeline.addPolicy(observerPolicy(log, errorBodies, options.onRequest), { afterPhase: 'Retry' });
+    clients.set(subscriptionId, client);
+    return client;
+  }
+
+  /** Runs one operation under the caller's signal and the operation deadline; every failure becomes AzureError. */
+  async function run<T>(
+    operation: string,
+    ref: TableRef,
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), config.operationTimeoutMs);
+    timer.unref();
+    const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+    try {
+      if (signal?.aborted) throw abortedError(operation, ref);
+      return await fn(combined);
+    } catch (err) {
+      if (signal?.aborted) throw abortedError(operation, ref);
+      if (deadline.signal.aborted && (isAbortError(err) || !(err instanceof AzureError))) {
+        throw timeoutError(operation, ref, config.operationTimeoutMs);
+      }
+      const body = isRestError(err) && err.request ? errorBodies.get(err.request) : undefined;
+      throw toAzureError(err, {
+        operation,
+        table: ref,
+        credential: config.credential,
+        authorityHost: config.authorityHost,
+        body,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function get(ref: TableRef, signal: AbortSignal): Promise<TableSnapshot> {
+    let etagHeader: string | undefined;
+    const table = await clientFor(ref.subscriptionId).routeTables.get(ref.resourceGroup, ref.name, {
+      abortSignal: signal,
+      onResponse: (response) => {
+        etagHeader = response.headers.get('etag') ?? undefined;
+      },
+    });
+    return toSnapshot(ref, table, etagHeader);
+  }
+
+  /** PUT, then wait for the LRO; only a Succeeded operation resolves. */
+  async function put(
+    ref: TableRef,
+    table: RouteTable,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<TableSnapshot> {
+    const poller = clientFor(ref.subscriptionId).routeTables.createOrUpdate(
+      ref.resourceGroup,
+      ref.name,
+      table,
+      {
+        requestOptions: { headers },
+        updateIntervalInMs: config.pollIntervalMs,
+        abortSignal: signal,
+      },
+    );
+    let result: RouteTable;
+    try {
+      result = await poller.pollUntilDone({ abortSignal: signal });
+    } catch (err) {
+      // core-lro turns a Failed operation into a plain Error and a Canceled one into "Operation was
+      // canceled"; a RestError means a request failed, which toAzureError maps on its own.
+      const status = poller.operationState?.status;
+      if (!isRestError(err) && !isAbortError(err) && !(err instanceof AzureError)) {
+        if (status === 'canceled') throw operationFailedError(ref, { state: 'Canceled' });
+        if (status === 'failed') {
+          const m = /^The long-running operation has failed(?:\. ([^.\s]+)\. ([\s\S]*))?/.exec(
+            err instanceof Error ? err.message : '',
+          );
+          throw operationFailedError(ref, { state: 'Failed', code: m?.[1], message: m?.[2] });
+        }
+      }
+      throw err;
+    }
+    const snapshot = toSnapshot(ref, result, undefined);
+    // The final GET of the LRO carries the etag in its body; should it ever not, read it so the next
+    // write is still guarded.
+    return snapshot.etag !== '' ? snapshot : get(ref, signal);
+  }
+
+  return {
+    async read(ref, signal) {
+      try {
+        return await run('RouteTables_Get', ref, signal, (s) => get(ref, s));
+      } catch (err) {
+        if (err instanceof AzureError && err.kind === 'NotFound') return null;
+        throw err;
+      }
+    },
+
+    async write(snapshot, changes, signal) {
+      const ref = snapshot.ref;
+      if (snapshot.etag === '') {
+        throw new AzureError({
+          kind: 'Other',
+          operation: 'RouteTables_CreateOrUpdate',
+          message: `Azure returned ${describeTable(ref)} without an etag, so it cannot be written safely (If-Match); re-read it`,
+        });
+      }
+      const table = applyChanges(snapshot.source as RouteTable, changes);
+      const written = await run('RouteTables_CreateOrUpdate', ref, signal, (s) =>
+        put(ref, table, { 'If-Match': snapshot.etag }, s),
+      );
+      log.debug(
+        {
+          routeTable: ref.name,
+          etag: written.etag,
+          upserts: changes.upserts.length,
+          deletes: changes.deletes.length,
+        },
+        'route table write succeeded',
+      );
+      return written;
+    },
+
+    async create(ref, location, signal) {
+      if (location.trim() === '') {
+        throw new AzureError({
+          kind: 'BadRequest',
+          operation: 'RouteTables_CreateOrUpdate',
+          message: `cannot create ${describeTable(ref)} without a region: pass --location (or set azure.json "location")`,
+        });
+      }
+      try {
+        return await run('RouteTables_CreateOrUpdate', ref, signal, (s) =>
+          put(ref, { location, routes: [] }, { 'If-None-Match': '*' }, s),
+        );
+      } catch (err) {
+        if (err instanceof AzureError && err.kind === 'PreconditionFailed') {
+          throw err.withMessage(
+            `${describeTable(ref)} already exists (412 on If-None-Match: *, someone else created it meanwhile); read it instead of creating it`,
+          );
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** The table as read with only our changes applied. Everything else goes back exactly as read. */
+export function applyChanges(source: RouteTable, changes: RouteChanges): RouteTable {
+  // Azure resource names are case-insensitive.
+  const key = (name: string | undefined) => (name ?? '').toLowerCase();
+  const deletes = new Set(changes.deletes.map(key));
+  const upserts = new Map(changes.upserts.map((r) => [key(r.name), r] as const));
+  const placed = new Set<string>();
+  const routes: ArmRoute[] = [];
+  for (const existing of source.routes ?? []) {
+    const k = key(existing.name);
+    const replacement = upserts.get(k);
+    if (replacement) {
+      routes.push(toArmRoute(replacement, existing));
+      placed.add(k);
+    } else if (!deletes.has(k)) {
+      routes.push(existing);
+    }
+  }
+  for (const [k, route] of upserts) {
+    if (!placed.has(k)) routes.push(toArmRoute(route, undefined));
+  }
+  return { ...source, routes };
+}
+
+function toArmRoute(route: Route, existing: ArmRoute | undefined): ArmRoute {
+  return {
+    name: existing?.name ?? route.name,
+    ...(existing?.id !== undefined ? { id: existing.id } : {}),
+    addressPrefix: route.addressPrefix,
+    nextHopType: route.nextHopType,
+    ...(route.nextHopIpAddress !== undefined ? { nextHopIpAddress: route.nextHopIpAddress } : {}),
+  };
+}
+
+function toSnapshot(ref: TableRef, table: RouteTable, etagHeader: string | undefined): TableSnapshot {
+  return {
+    ref,
+    etag: table.etag ?? etagHeader ?? '',
+    location: table.location ?? '',
+    routes: (table.routes ?? []).map(toDomainRoute),
+    subnetCount: table.subnets?.length ?? 0,
+    source: table,
+  };
+}
+
+function toDomainRoute(route: ArmRoute): Route {
+  return {
+    name: route.name ?? '',
+    addressPrefix: route.addressPrefix ?? '',
+    nextHopType: route.nextHopType ?? '',
+    ...(route.nextHopIpAddress !== undefined ? { nextHopIpAddress: route.nextHopIpAddress } : {}),
+  };
+}
+
+function observerPolicy(
+  log: Logger,
+  errorBodies: WeakMap<object, unknown>,
+  onRequest: ((info: AzureRequestInfo) => void) | undefined,
+): PipelinePolicy {
+  const report = (info: AzureRequestInfo, extra: Record<string, unknown>) => {
+    log.debug({ ...info, ...extra }, 'azure request');
+    try {
+      onRequest?.(info);
+    } catch (err) {
+      log.warn({ err }, 'onRequest callback failed');
+    }
+  };
+  return {
+    name: OBSERVER_POLICY_NAME,
+    async sendRequest(request, next) {
+      const operation = operationOf(request.method, request.url) ?? request.method;
+      const started = performance.now();
+      try {
+        const response = await next(request);
+        let retryAfterMs = retryAfterFromHeaders(response.headers);
+        if (response.status >= 400) {
+          const body = parseArmError(response.bodyAsText ?? undefined);
+          if (body) errorBodies.set(request, { error: body });
+          retryAfterMs ??= retryAfterFromText(
+            [body?.message, ...(body?.details.map((d) => d.message) ?? [])].filter(Boolean).join(' '),
+          );
+        }
+        report(
+          {
+            operation,
+            status: response.status,
+            ...(retryAfterMs !== undefined && response.status >= 400 ? { retryAfterMs } : {}),
+            durationMs: performance.now() - started,
+          },
+          {
+            requestId: response.headers.get('x-ms-request-id'),
+            remainingWrites: response.headers.get('x-ms-ratelimit-remaining-subscription-writes'),
+            remainingReads: response.headers.get('x-ms-ratelimit-remaining-subscription-reads'),
+          },
+        );
+        return response;
+      } catch (err) {
+        report(
+          {
+            operation,
+            status: isRestError(err) ? err.statusCode : undefined,
+            durationMs: performance.now() - started,
+          },
+          { error: isRestError(err) ? err.code : err instanceof Error ? err.name : 'unknown' },
+        );
+        throw err;
+      }
+    },
+  };
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Replaces the SDK's bearer policy when --allow-insecure-arm-endpoint is in force (the config layer allows
+ * that only for a loopback http:// endpoint). Over plain HTTP it sends only the placeholder token of the
+ * test credential, and only to a loopback host: a real token never leaves over plain HTTP.
+ */
+function plainHttpAuthPolicy(
+  rawCredential: TokenCredential,
+  credential: TokenCredential,
+  scopes: string[],
+): PipelinePolicy {
+  return {
+    name: PLAIN_HTTP_AUTH_POLICY_NAME,
+    async sendRequest(request: PipelineRequest, next) {
+      const url = new URL(request.url);
+      if (url.protocol !== 'https:') {
+        if (!isLoopbackHost(url.hostname)) {
+          throw new AzureError({
+            kind: 'Other',
+            message: `refusing to send a token over plain HTTP to ${url.origin}: only a loopback --arm-endpoint may use http://`,
+          });
+        }
+        if (!isInsecureTestCredential(rawCredential)) {
+          throw new AzureError({
+            kind: 'Credential',
+            message: `refusing to send a real Azure token over plain HTTP to ${url.origin}: use an https:// --arm-endpoint`,
+          });
+        }
+      }
+      const token: AccessToken | null = await credential.getToken(scopes, {
+        abortSignal: request.abortSignal,
+      });
+      if (!token) {
+        throw new AzureError({ kind: 'Credential', message: 'the credential returned no access token' });
+      }
+      request.headers.set('Authorization', `Bearer ${token.token}`);
+      return next(request);
+    },
+  };
+}

@@ -29,7 +29,12 @@ const sim = await startAzureSimulator({
 sim.putTable(subscriptionId, 'kubernetes', 'kubernetes-routes', {
   location: 'westeurope',
   routes: [
-    { name: 'default-to-firewall', addressPrefix: '0.0.0.0/0', nextHopType: 'VirtualAppliance', nextHopIpAddress: '10.240.255.4' },
+    {
+      name: 'default-to-firewall',
+      addressPrefix: '0.0.0.0/0',
+      nextHopType: 'VirtualAppliance',
+      nextHopIpAddress: '10.240.255.4',
+    },
   ],
   subnets: [
     `/subscriptions/${subscriptionId}/resourceGroups/kubernetes/providers/Microsoft.Network/virtualNetworks/kubernetes-vnet/subnets/kubernetes-subnet`,

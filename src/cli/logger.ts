@@ -27,7 +27,10 @@ export const REDACT_PATHS = [
  * The root logger. Logs go to stderr so stdout carries only the plan and results; JSON by default,
  * human-friendly when stderr is a terminal.
  */
-export function createLogger(level: string, options: { pretty: boolean; destination?: DestinationStream }): Logger {
+export function createLogger(
+  level: string,
+  options: { pretty: boolean; destination?: DestinationStream },
+): Logger {
   const base = {
     level,
     base: { component: 'azure-route-controller' },
@@ -35,7 +38,10 @@ export function createLogger(level: string, options: { pretty: boolean; destinat
   };
   if (options.destination) return pino(base, options.destination);
   if (options.pretty) {
-    return pino(base, pretty({ destination: 2, colorize: true, ignore: 'pid,hostname,component', sync: true }));
+    return pino(
+      base,
+      pretty({ destination: 2, colorize: true, ignore: 'pid,hostname,component', sync: true }),
+    );
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

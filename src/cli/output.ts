@@ -20,7 +20,9 @@ export function renderText(report: SyncReport): string {
     out.push(`Nodes without a pod CIDR yet (not an error): ${waiting.map((s) => s.node).join(', ')}`, '');
   }
 
-  const changedConditions = report.conditions.filter((c) => c.result !== 'unchanged' && c.result !== 'disabled');
+  const changedConditions = report.conditions.filter(
+    (c) => c.result !== 'unchanged' && c.result !== 'disabled',
+  );
   if (changedConditions.length > 0) {
     out.push(report.dryRun ? 'Node conditions (would set):' : 'Node conditions:');
     out.push(
@@ -56,7 +58,9 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
   const out = [`Route table ${t.name} (resource group ${t.resourceGroup}, subscription ${t.subscriptionId})`];
   const rows: string[][] = [['  ACTION', 'NAME', 'PREFIX', 'NEXT HOP', 'NODE']];
   const hop = (r: { nextHopType: string; nextHopIpAddress?: string | undefined }) =>
-    r.nextHopType === 'VirtualAppliance' ? (r.nextHopIpAddress ?? '?') : `${r.nextHopType}${r.nextHopIpAddress ? ' ' + r.nextHopIpAddress : ''}`;
+    r.nextHopType === 'VirtualAppliance'
+      ? (r.nextHopIpAddress ?? '?')
+      : `${r.nextHopType}${r.nextHopIpAddress ? ' ' + r.nextHopIpAddress : ''}`;
   const add = (action: string, r: RouteRow, nextHop = hop(r)) =>
     rows.push(['  ' + action, r.name, r.addressPrefix, nextHop, r.node ?? '-']);
   for (const r of t.actions.keep) add('keep', r);
@@ -97,5 +101,7 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
 function grid(rows: readonly string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  return rows.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
+  );
 }

@@ -46,8 +46,16 @@ export function addCommonOptions(cmd: Command): Command {
       "the cluster's pod range(s), comma-separated or repeated; routes inside them are ours. Without it, only routes named by our scheme are ours",
       collect,
     )
-    .addOption(new Option('--cloud <name>', 'Azure cloud (default: azure.json "cloud", else AzurePublicCloud)').choices(CLOUDS))
-    .option('--location <region>', 'region for a table that --create-route-table creates (azure.json "location")')
+    .addOption(
+      new Option(
+        '--cloud <name>',
+        'Azure cloud (default: azure.json "cloud", else AzurePublicCloud)',
+      ).choices(CLOUDS),
+    )
+    .option(
+      '--location <region>',
+      'region for a table that --create-route-table creates (azure.json "location")',
+    )
     .option(
       '--arm-endpoint <url>',
       "Resource Manager endpoint, overriding the cloud's (Azure Stack Hub, tests); the token scope follows it",
@@ -58,7 +66,9 @@ export function addCommonOptions(cmd: Command): Command {
     )
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then in-cluster configuration)')
     .option('--no-node-conditions', "do not patch the nodes' NetworkUnavailable condition")
-    .addOption(new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('info'))
+    .addOption(
+      new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('info'),
+    )
     .option('--route-limit <n>', 'most routes one table may hold (Azure: 400)', '400')
     .option(
       '--min-prefix-length-ipv4 <n>',
@@ -70,7 +80,10 @@ export function addCommonOptions(cmd: Command): Command {
       'without --cluster-cidr, refuse IPv6 pod CIDRs broader than this prefix length',
       '48',
     )
-    .option('--allow-empty-node-list', 'let an empty node list delete our routes (by default it deletes nothing)')
+    .option(
+      '--allow-empty-node-list',
+      'let an empty node list delete our routes (by default it deletes nothing)',
+    )
     .option('--max-write-attempts <n>', 'read-plan-write attempts per table after 412 or throttling', '5')
     .option('--operation-timeout <duration>', 'bound on one Azure write, until it reports Succeeded', '5m')
     .option('--poll-interval <duration>', 'poll interval of a long-running Azure operation', '2s');
@@ -107,7 +120,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       'Run sync-routes against the built-in Azure simulator and a fake three-worker cluster (Kubernetes the Hard Way); needs no Azure account',
     )
     .addOption(new Option('--output <format>', 'stdout format').choices(['text', 'json']).default('text'))
-    .addOption(new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('warn'))
+    .addOption(
+      new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('warn'),
+    )
     .action(async (flags: { output: string; logLevel: string }) => setExit(await demoCommand(flags, io)))
     .exitOverride();
 

@@ -106,7 +106,9 @@ export function parseAzureJson(file: string, text: string): LoadedAzureJson {
     );
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`--cloud-config ${file}: expected a JSON object of azure.json keys, found ${describe(raw)}`);
+    throw new ConfigError(
+      `--cloud-config ${file}: expected a JSON object of azure.json keys, found ${describe(raw)}`,
+    );
   }
   const input = raw as Record<string, unknown>;
   const values: Record<string, unknown> = {};
@@ -123,7 +125,9 @@ export function parseAzureJson(file: string, text: string): LoadedAzureJson {
     const v = input[key];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'boolean') {
-      throw new ConfigError(`--cloud-config ${file}: key "${key}" must be true or false, found ${describe(v)}`);
+      throw new ConfigError(
+        `--cloud-config ${file}: key "${key}" must be true or false, found ${describe(v)}`,
+      );
     }
     values[key] = v;
   }

@@ -74,7 +74,8 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     flags.allowInsecureArmEndpoint === true,
   );
 
-  const subscriptionSource = flags.subscriptionId !== undefined ? '--subscription-id' : 'azure.json "subscriptionId"';
+  const subscriptionSource =
+    flags.subscriptionId !== undefined ? '--subscription-id' : 'azure.json "subscriptionId"';
   const subscriptionRaw = flags.subscriptionId ?? json.subscriptionId;
   const subscriptionId =
     subscriptionRaw === undefined ? undefined : parseGuid(subscriptionSource, subscriptionRaw.trim());
@@ -89,11 +90,19 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
   const rgRaw = flags.resourceGroup ?? json.routeTableResourceGroup ?? json.resourceGroup;
   const resourceGroup = rgRaw === undefined ? undefined : parseResourceGroup(rgSource, rgRaw);
 
-  const routeTables = resolveRouteTables(flags.routeTable ?? [], json.routeTableName, subscriptionId, resourceGroup);
+  const routeTables = resolveRouteTables(
+    flags.routeTable ?? [],
+    json.routeTableName,
+    subscriptionId,
+    resourceGroup,
+  );
   const clusterCIDRs = resolveClusterCidrs(flags.clusterCidr ?? [], warnings);
 
-  const tenantId = json.tenantId === undefined ? undefined : parseGuid('azure.json "tenantId"', json.tenantId);
-  const credential = allowInsecureEndpoint ? ({ kind: 'insecureTest' } as const) : credentialFrom(json, tenantId);
+  const tenantId =
+    json.tenantId === undefined ? undefined : parseGuid('azure.json "tenantId"', json.tenantId);
+  const credential = allowInsecureEndpoint
+    ? ({ kind: 'insecureTest' } as const)
+    : credentialFrom(json, tenantId);
 
   const azure: AzureConfig = {
     cloud: cloudName,
@@ -107,8 +116,11 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     credential,
     allowInsecureEndpoint,
     operationTimeoutMs:
-      flags.operationTimeout === undefined ? 300_000 : parseDuration('--operation-timeout', flags.operationTimeout),
-    pollIntervalMs: flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval),
+      flags.operationTimeout === undefined
+        ? 300_000
+        : parseDuration('--operation-timeout', flags.operationTimeout),
+    pollIntervalMs:
+      flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval),
   };
 
   const kubeconfig = resolveKubeconfig(flags.kubeconfig, environment.env['KUBECONFIG'], warnings);
@@ -117,7 +129,8 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     azure,
     planner: {
       clusterCIDRs,
-      routeLimit: flags.routeLimit === undefined ? 400 : parseInteger('--route-limit', flags.routeLimit, 1, 100_000),
+      routeLimit:
+        flags.routeLimit === undefined ? 400 : parseInteger('--route-limit', flags.routeLimit, 1, 100_000),
       minPrefixLength: {
         v4:
           flags.minPrefixLengthIpv4 === undefined
@@ -133,7 +146,9 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     nodeConditions: flags.nodeConditions !== false,
     allowEmptyNodeList: flags.allowEmptyNodeList === true,
     maxWriteAttempts:
-      flags.maxWriteAttempts === undefined ? 5 : parseInteger('--max-write-attempts', flags.maxWriteAttempts, 1, 100),
+      flags.maxWriteAttempts === undefined
+        ? 5
+        : parseInteger('--max-write-attempts', flags.maxWriteAttempts, 1, 100),
     logLevel: parseChoice('--log-level', flags.logLevel ?? 'info', LOG_LEVELS),
     warnings,
   });
@@ -162,8 +177,11 @@ function readAzureJson(file: string | undefined, environment: Environment, warni
     text = environment.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
-    throw new ConfigError(`--cloud-config ${file}: cannot read the file (${why}); pass the path of your azure.json`);
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
+    throw new ConfigError(
+      `--cloud-config ${file}: cannot read the file (${why}); pass the path of your azure.json`,
+    );
   }
   const loaded = parseAzureJson(file, text);
   warnings.push(...loaded.warnings);
@@ -235,7 +253,8 @@ function resolveRouteTables(
   resourceGroup: string | undefined,
 ): TableRef[] {
   const specs = flags.length > 0 ? flags.map((v) => ({ source: '--route-table', value: v.trim() })) : [];
-  if (specs.length === 0 && jsonName !== undefined) specs.push({ source: 'azure.json "routeTableName"', value: jsonName });
+  if (specs.length === 0 && jsonName !== undefined)
+    specs.push({ source: 'azure.json "routeTableName"', value: jsonName });
   if (specs.length === 0) {
     throw new ConfigError(
       'no route table to manage: pass --route-table NAME (repeatable; RG/NAME or a resource ID also work) or set "routeTableName" in azure.json',
@@ -318,7 +337,9 @@ function resolveClusterCidrs(values: readonly string[], warnings: string[]): str
 function credentialFrom(json: AzureJson, tenantId: string | undefined): CredentialSpec {
   const need = (key: keyof AzureJson, value: string | undefined, mode: string): string => {
     if (value === undefined) {
-      throw new ConfigError(`azure.json: ${mode} needs "${key}"; add it, or remove the ${mode} keys to use the default credential chain`);
+      throw new ConfigError(
+        `azure.json: ${mode} needs "${key}"; add it, or remove the ${mode} keys to use the default credential chain`,
+      );
     }
     return value;
   };
@@ -355,12 +376,18 @@ function credentialFrom(json: AzureJson, tenantId: string | undefined): Credenti
   return { kind: 'default', managedIdentityClientId: json.userAssignedIdentityID };
 }
 
-function resolveKubeconfig(flag: string | undefined, env: string | undefined, warnings: string[]): string | undefined {
+function resolveKubeconfig(
+  flag: string | undefined,
+  env: string | undefined,
+  warnings: string[],
+): string | undefined {
   if (flag !== undefined) return flag;
   if (env === undefined || env === '') return undefined; // in-cluster configuration
   const paths = env.split(delimiter).filter((p) => p !== '');
   if (paths.length > 1) {
-    warnings.push(`$KUBECONFIG lists ${paths.length} files; using the first, ${paths[0]}; pass --kubeconfig to choose`);
+    warnings.push(
+      `$KUBECONFIG lists ${paths.length} files; using the first, ${paths[0]}; pass --kubeconfig to choose`,
+    );
   }
   return paths[0];
 }

@@ -6,7 +6,12 @@ export type CloudName = 'AzurePublicCloud' | 'AzureChinaCloud' | 'AzureUSGovernm
 
 /** Which @azure/identity credential to build. Secrets live only here and in the credential itself. */
 export type CredentialSpec =
-  | { readonly kind: 'clientSecret'; readonly tenantId: string; readonly clientId: string; readonly clientSecret: string }
+  | {
+      readonly kind: 'clientSecret';
+      readonly tenantId: string;
+      readonly clientId: string;
+      readonly clientSecret: string;
+    }
   | {
       readonly kind: 'clientCertificate';
       readonly tenantId: string;

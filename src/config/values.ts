@@ -8,7 +8,9 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(flag: string, value: string): number {
   const m = DURATION.exec(value.trim());
   if (!m) {
-    throw new ConfigError(`${flag}: "${value}" is not a duration; use a number with a unit, e.g. 500ms, 15s, 1m`);
+    throw new ConfigError(
+      `${flag}: "${value}" is not a duration; use a number with a unit, e.g. 500ms, 15s, 1m`,
+    );
   }
   return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }

@@ -1,7 +1,7 @@
 // One level-based reconcile: nodes -> desired routes -> a plan per table -> one guarded write per table
 // -> node conditions and events. Shared by `sync-routes` (once) and `run` (on every trigger).
 import type { Logger } from 'pino';
-import { AzureError } from '../azure/errors.ts';
+import { AzureError, tableNotFoundError } from '../azure/errors.ts';
 import { syncTable } from '../azure/table-sync.ts';
 import { tableId, type RouteTableStore, type TableRef, type TableSnapshot } from '../azure/types.ts';
 import { needsConditionPatch, networkCondition, nodeRouteOutcomes } from '../domain/conditions.ts';
@@ -10,6 +10,7 @@ import { hasChanges, planTable, tableChanges } from '../domain/planner.ts';
 import type { DesiredState, NodeInfo, PlannerConfig, Route, TablePlan } from '../domain/types.ts';
 import type { EventRecorder, NodeStatusWriter } from '../kube/types.ts';
 import { mapLimit } from './concurrency.ts';
+import { sleepWith, type Timers } from './timers.ts';
 import {
   REPORT_SCHEMA_VERSION,
   type ConditionRow,
@@ -18,11 +19,6 @@ import {
   type SyncReport,
   type TableReport,
 } from './report.ts';
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
 
 export interface ReconcileOptions {
   readonly planner: PlannerConfig;
@@ -47,7 +43,7 @@ export interface ReconcileDeps {
   readonly status: NodeStatusWriter;
   readonly events: EventRecorder;
   readonly logger: Logger;
-  readonly clock: Clock;
+  readonly timers: Timers;
   readonly random?: () => number;
 }
 
@@ -77,7 +73,7 @@ export async function reconcile(
   deps: ReconcileDeps,
   signal?: AbortSignal,
 ): Promise<SyncReport> {
-  const started = deps.clock.now();
+  const started = deps.timers.now();
   const desired = desiredRoutes(nodes, options.planner);
   const withholdDeletes = nodes.length === 0 && !options.allowEmptyNodeList;
   const warnings: string[] = [];
@@ -98,14 +94,19 @@ export async function reconcile(
   );
   const conditions = await updateConditions(nodes, outcomes, options, deps);
 
-  const summary = summarise(tables.map((t) => t.report), desired);
+  const summary = summarise(
+    tables.map((t) => t.report),
+    desired,
+  );
   const failed =
     summary.failedTables > 0 ||
     summary.conflict > 0 ||
     summary.overLimit > 0 ||
     summary.refused > 0 ||
     conditions.some((c) => c.result === 'failed');
-  const pending = tables.some((t) => t.report.status === 'WouldApply' || (t.report.created && options.dryRun));
+  const pending = tables.some(
+    (t) => t.report.status === 'WouldApply' || (t.report.created && options.dryRun),
+  );
   const result: RunResult = failed
     ? 'Failed'
     : pending
@@ -126,7 +127,7 @@ export async function reconcile(
     conditions,
     summary,
     warnings,
-    durationMs: deps.clock.now() - started,
+    durationMs: deps.timers.now() - started,
   };
 }
 
@@ -156,7 +157,7 @@ async function reconcileTable(
       plan,
       dryRun: options.dryRun,
       maxAttempts: options.maxWriteAttempts,
-      sleep: (ms, s) => deps.clock.sleep(ms, s),
+      sleep: sleepWith(deps.timers),
       ...(deps.random ? { random: deps.random } : {}),
       ...(signal ? { signal } : {}),
       logger: log,
@@ -167,7 +168,14 @@ async function reconcileTable(
   if (result.snapshot === null && !result.error && options.createRouteTable) {
     if (options.dryRun) {
       const p = plan([]).plan;
-      return finish(ref, { plan: p, snapshot: undefined, created: true, status: 'NotFound', writes: 0, attempts: 1 });
+      return finish(ref, {
+        plan: p,
+        snapshot: undefined,
+        created: true,
+        status: 'NotFound',
+        writes: 0,
+        attempts: 1,
+      });
     }
     try {
       log.info({ location: options.location }, 'creating route table');
@@ -175,7 +183,14 @@ async function reconcileTable(
       created = true;
     } catch (err) {
       const error = err instanceof AzureError ? err : new AzureError({ kind: 'Other', message: String(err) });
-      return finish(ref, { plan: EMPTY_PLAN, created: false, status: 'Failed', error, writes: 0, attempts: 1 });
+      return finish(ref, {
+        plan: EMPTY_PLAN,
+        created: false,
+        status: 'Failed',
+        error,
+        writes: 0,
+        attempts: 1,
+      });
     }
     result = await run();
   }
@@ -195,11 +210,15 @@ async function reconcileTable(
     });
   }
   if (result.snapshot === null) {
-    const error = new AzureError({
-      kind: 'NotFound',
-      message: `route table "${ref.name}" not found in resource group "${ref.resourceGroup}" (subscription ${ref.subscriptionId}): check --route-table and --resource-group, or pass --create-route-table with --location`,
+    const error = tableNotFoundError(ref);
+    return finish(ref, {
+      plan: EMPTY_PLAN,
+      created,
+      status: 'NotFound',
+      error,
+      writes: 0,
+      attempts: result.attempts,
     });
-    return finish(ref, { plan: EMPTY_PLAN, created, status: 'NotFound', error, writes: 0, attempts: result.attempts });
   }
   const changed = result.plan !== undefined && result.plan.hasChanges;
   const status = !changed ? 'InSync' : options.dryRun ? 'WouldApply' : 'Applied';
@@ -238,7 +257,9 @@ async function reconcileTable(
     for (const w of warnings) log.warn(w);
     const routes =
       options.includeRoutes && o.snapshot
-        ? (options.dryRun ? applyForDisplay(o.snapshot.routes, o.plan) : o.snapshot.routes).map(toRow)
+        ? (options.dryRun ? applyForDisplay(o.snapshot.routes, o.plan) : o.snapshot.routes).map((r) =>
+            toRow(r),
+          )
         : undefined;
     const report: TableReport = {
       id: tableId(r),
@@ -281,7 +302,9 @@ function applyForDisplay(routes: readonly Route[], plan: TablePlan): Route[] {
   const deleted = new Set(plan.deletes.map((d) => d.name.toLowerCase()));
   const updates = new Map(plan.updates.map((u) => [u.from.name.toLowerCase(), u.to]));
   return [
-    ...routes.filter((r) => !deleted.has(r.name.toLowerCase())).map((r) => updates.get(r.name.toLowerCase()) ?? r),
+    ...routes
+      .filter((r) => !deleted.has(r.name.toLowerCase()))
+      .map((r) => updates.get(r.name.toLowerCase()) ?? r),
     ...plan.creates.map((c) => c.route),
   ];
 }
@@ -315,18 +338,24 @@ async function updateConditions(
       (options.events === 'always' || (needed && options.nodeConditions));
     if (emit) {
       await deps.events.warning(ref, 'FailedToCreateRoute', condition.message).catch((err: unknown) => {
-        deps.logger.warn({ node: node.name, err: errorMessage(err) }, 'could not record the FailedToCreateRoute event');
+        deps.logger.warn(
+          { node: node.name, err: errorMessage(err) },
+          'could not record the FailedToCreateRoute event',
+        );
       });
     }
     if (!options.nodeConditions) return { ...row, result: 'disabled' };
     if (!needed) return { ...row, result: 'unchanged' };
     if (options.dryRun) return { ...row, result: 'pending' };
     try {
-      await deps.status.setNetworkUnavailable(ref, condition, new Date(deps.clock.now()));
+      await deps.status.setNetworkUnavailable(ref, condition, new Date(deps.timers.now()));
       return { ...row, result: 'patched' };
     } catch (err) {
       const message = errorMessage(err);
-      deps.logger.error({ node: node.name, err: message }, 'could not patch the NetworkUnavailable condition');
+      deps.logger.error(
+        { node: node.name, err: message },
+        'could not patch the NetworkUnavailable condition',
+      );
       return { ...row, result: 'failed', error: message };
     }
   });
@@ -342,7 +371,8 @@ function summarise(tables: readonly TableReport[], desired: DesiredState): SyncR
     conflict: sum((t) => t.actions.conflict.length),
     overLimit: sum((t) => t.actions.overLimit.length),
     refused: desired.skipped.filter((s) => s.reason !== 'NoPodCIDR').length,
-    failedTables: tables.filter((t) => t.status === 'Failed' || (t.status === 'NotFound' && !t.created)).length,
+    failedTables: tables.filter((t) => t.status === 'Failed' || (t.status === 'NotFound' && !t.created))
+      .length,
     writes: sum((t) => t.writes),
   };
 }

@@ -25,18 +25,35 @@ export const DEMO = {
   })),
   initialRoutes: [
     // Foreign: the subnet's default route to a firewall. Outside the cluster CIDR, so never touched.
-    { name: 'default-to-firewall', addressPrefix: '0.0.0.0/0', nextHopType: 'VirtualAppliance', nextHopIpAddress: '10.240.255.4' },
+    {
+      name: 'default-to-firewall',
+      addressPrefix: '0.0.0.0/0',
+      nextHopType: 'VirtualAppliance',
+      nextHopIpAddress: '10.240.255.4',
+    },
     // Made by hand, the Kubernetes the Hard Way way; it already matches worker-0, so it is adopted as is.
-    { name: 'kubernetes-route-10-200-0-0-24', addressPrefix: '10.200.0.0/24', nextHopType: 'VirtualAppliance', nextHopIpAddress: '10.240.0.20' },
+    {
+      name: 'kubernetes-route-10-200-0-0-24',
+      addressPrefix: '10.200.0.0/24',
+      nextHopType: 'VirtualAppliance',
+      nextHopIpAddress: '10.240.0.20',
+    },
     // Stale: a worker that no longer exists.
-    { name: 'worker-9____10200924', addressPrefix: '10.200.9.0/24', nextHopType: 'VirtualAppliance', nextHopIpAddress: '10.240.0.29' },
+    {
+      name: 'worker-9____102009024',
+      addressPrefix: '10.200.9.0/24',
+      nextHopType: 'VirtualAppliance',
+      nextHopIpAddress: '10.240.0.29',
+    },
   ],
 };
 
 export async function demoCommand(flags: { output: string; logLevel: string }, io: CliIo): Promise<number> {
   const sim = await startAzureSimulator({
     subscriptions: [DEMO.subscriptionId],
-    resourceGroups: [{ subscriptionId: DEMO.subscriptionId, name: DEMO.resourceGroup, location: DEMO.location }],
+    resourceGroups: [
+      { subscriptionId: DEMO.subscriptionId, name: DEMO.resourceGroup, location: DEMO.location },
+    ],
   });
   const kube = await startFakeKubeApi();
   const dir = mkdtempSync(join(tmpdir(), 'azure-route-controller-demo-'));
@@ -48,7 +65,7 @@ export async function demoCommand(flags: { output: string; logLevel: string }, i
     });
     for (const w of DEMO.workers) kube.addNode(w);
     const kubeconfig = join(dir, 'kubeconfig');
-    kube.writeKubeconfig(kubeconfig);
+    await kube.writeKubeconfig(kubeconfig);
 
     const config = loadSyncConfig(
       {

@@ -2,29 +2,13 @@ import { createCredential } from '../../azure/credentials.ts';
 import { createRouteTableStore } from '../../azure/store.ts';
 import { loadSyncConfig, type SyncFlags } from '../../config/load.ts';
 import type { SyncConfig } from '../../config/types.ts';
-import { reconcile, type Clock } from '../../controller/reconcile.ts';
+import { reconcile } from '../../controller/reconcile.ts';
+import { realTimers } from '../../controller/timers.ts';
 import type { SyncReport } from '../../controller/report.ts';
 import { createKubeClient, loadKubeConfig } from '../../kube/client.ts';
 import { createLogger } from '../logger.ts';
 import { renderJson, renderText } from '../output.ts';
 import type { CliIo } from '../program.ts';
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal!.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
-};
 
 export async function syncRoutesCommand(flags: SyncFlags, io: CliIo): Promise<number> {
   const config = loadSyncConfig(flags, io.environment);
@@ -44,10 +28,15 @@ export async function syncRoutes(
 
   const kube = createKubeClient(loadKubeConfig(config.kubeconfig), logger.child({ component: 'kube' }));
   const credential = createCredential(config.azure.credential, config.azure.authorityHost);
-  const store = createRouteTableStore(config.azure, credential, { logger: logger.child({ component: 'azure' }) });
+  const store = createRouteTableStore(config.azure, credential, {
+    logger: logger.child({ component: 'azure' }),
+  });
 
   const nodes = await kube.list(io.signal);
-  logger.info({ nodes: nodes.length, tables: config.azure.routeTables.length, dryRun: config.dryRun }, 'planning');
+  logger.info(
+    { nodes: nodes.length, tables: config.azure.routeTables.length, dryRun: config.dryRun },
+    'planning',
+  );
   const report = await reconcile(
     nodes,
     {
@@ -62,7 +51,7 @@ export async function syncRoutes(
       includeRoutes: options.includeRoutes ?? false,
       events: 'always',
     },
-    { store, status: kube, events: kube, logger, clock: realClock },
+    { store, status: kube, events: kube, logger, timers: realTimers },
     io.signal,
   );
   logger.info(

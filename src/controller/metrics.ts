@@ -1,0 +1,126 @@
+// Prometheus metrics, all under one prefix, on a registry of our own (no global state).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SyncReport } from './report.ts';
+
+export const METRIC_PREFIX = 'azure_route_controller_';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(options: { processMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const p = METRIC_PREFIX;
+  const m = {
+    registry,
+    reconciles: new Counter({
+      name: `${p}reconciles_total`,
+      help: 'Reconciles, by result: in_sync, applied, failed (a failure is retried with backoff).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: `${p}reconcile_duration_seconds`,
+      help: 'Time from the start of a reconcile to its end, including Azure long-running operations.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    azureRequests: new Counter({
+      name: `${p}azure_requests_total`,
+      help: 'HTTP requests to Azure Resource Manager, by operation and status code (0: no response).',
+      labelNames: ['operation', 'code'] as const,
+      registers: [registry],
+    }),
+    throttleWait: new Counter({
+      name: `${p}azure_throttle_wait_seconds_total`,
+      help: 'Time spent waiting on Azure throttling (Retry-After of 429 and RetryableErrorDueToAnotherOperation).',
+      registers: [registry],
+    }),
+    tableWrites: new Counter({
+      name: `${p}route_table_writes_total`,
+      help: 'Whole-table PUTs that Azure confirmed as Succeeded, by route table.',
+      labelNames: ['route_table'] as const,
+      registers: [registry],
+    }),
+    routes: new Gauge({
+      name: `${p}routes`,
+      help: 'Routes per table and state after the last reconcile: keep, create, update, delete, conflict, over_limit, foreign.',
+      labelNames: ['route_table', 'state'] as const,
+      registers: [registry],
+    }),
+    conflicts: new Gauge({
+      name: `${p}route_conflicts`,
+      help: 'Desired routes blocked by a foreign route (same prefix or name), over all tables, at the last reconcile.',
+      registers: [registry],
+    }),
+    nodesSkipped: new Gauge({
+      name: `${p}nodes_skipped`,
+      help: 'Node pod CIDRs that got no route at the last reconcile, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    tableUnassociated: new Gauge({
+      name: `${p}route_table_without_subnet`,
+      help: '1 when the route table is associated with no subnet, so its routes have no effect.',
+      labelNames: ['route_table'] as const,
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: `${p}leader`,
+      help: '1 when this replica holds the leader Lease and may write, else 0.',
+      registers: [registry],
+    }),
+    lastSuccess: new Gauge({
+      name: `${p}last_successful_sync_timestamp_seconds`,
+      help: 'Unix time of the last reconcile that left every table in sync.',
+      registers: [registry],
+    }),
+    watchEvents: new Counter({
+      name: `${p}node_events_total`,
+      help: 'Node watch events, by type, and whether they triggered a reconcile.',
+      labelNames: ['type', 'relevant'] as const,
+      registers: [registry],
+    }),
+  };
+  m.leader.set(0);
+  return m;
+}
+
+const STATES = ['keep', 'create', 'update', 'delete', 'conflict', 'over_limit', 'foreign'] as const;
+const SKIP_REASONS = [
+  'NoPodCIDR',
+  'InvalidPodCIDR',
+  'HostBitsSet',
+  'OutsideClusterCIDR',
+  'PrefixTooBroad',
+  'NoInternalIP',
+  'DuplicatePodCIDR',
+] as const;
+
+/** Records a finished reconcile. */
+export function observeReport(metrics: Metrics, report: SyncReport, nowMs: number): void {
+  const result = report.result === 'Failed' ? 'failed' : report.summary.writes > 0 ? 'applied' : 'in_sync';
+  metrics.reconciles.inc({ result });
+  metrics.reconcileDuration.observe(report.durationMs / 1000);
+  for (const t of report.tables) {
+    const counts: Record<(typeof STATES)[number], number> = {
+      keep: t.actions.keep.length,
+      create: t.actions.create.length,
+      update: t.actions.update.length,
+      delete: t.actions.delete.length,
+      conflict: t.actions.conflict.length,
+      over_limit: t.actions.overLimit.length,
+      foreign: t.foreignRoutes,
+    };
+    for (const state of STATES) metrics.routes.set({ route_table: t.name, state }, counts[state]);
+    if (t.writes > 0) metrics.tableWrites.inc({ route_table: t.name }, t.writes);
+    if (t.subnetCount !== undefined)
+      metrics.tableUnassociated.set({ route_table: t.name }, t.subnetCount === 0 ? 1 : 0);
+  }
+  metrics.conflicts.set(report.summary.conflict);
+  for (const reason of SKIP_REASONS) {
+    metrics.nodesSkipped.set({ reason }, report.skipped.filter((s) => s.reason === reason).length);
+  }
+  if (report.tables.every((t) => t.status === 'InSync' || t.status === 'Applied')) {
+    metrics.lastSuccess.set(nowMs / 1000);
+  }
+}

@@ -217,7 +217,8 @@ export interface KubeClient extends NodeLister, NodeStatusWriter, EventRecorder 
   readonly server: string;
 }
 
-interface Operation {
+/** What a request was doing, for error messages (and RBAC advice). */
+export interface Operation {
   readonly verb: string;
   /** e.g. nodes, nodes/status, events */
   readonly resource: string;
@@ -242,19 +243,10 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
   const limit = semaphore(options.maxConcurrentRequests ?? 10);
 
   // client-node 2 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication), so
-  // nothing is kept alive and every call pays a new TCP (and TLS) handshake. Reuse one for a while instead.
-  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
-  let dispatcher: { value: Dispatcher; at: number } | undefined;
-  const reuseDispatcher = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
-    if (fresh === undefined) return undefined;
-    const now = Date.now();
-    if (dispatcher === undefined || now - dispatcher.at > DISPATCHER_TTL_MS) {
-      const old = dispatcher?.value;
-      dispatcher = { value: fresh, at: now };
-      if (old !== undefined) void old.close().catch(() => undefined);
-    }
-    return dispatcher.value;
-  };
+  // nothing is kept alive and every call pays a new TCP (and TLS) handshake. Reuse one for a while instead,
+  // shared with everything else built on this KubeConfig (the node informer, the Lease).
+  const reuseDispatcher = (fresh: Dispatcher | undefined): Dispatcher | undefined =>
+    sharedDispatcher(kc, fresh);
 
   const requestOptions = (signal: AbortSignal): ConfigurationOptions => {
     const middleware: ObservableMiddleware = {
@@ -383,9 +375,47 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The shared dispatcher
+
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/** One undici dispatcher per KubeConfig, for every client, watch and Lease built on it. */
+const dispatchers = new WeakMap<KubeConfig, { value: Dispatcher; at: number }>();
+
+/**
+ * The dispatcher shared by everything built on `kc`: `fresh` (the one client-node just built for this request)
+ * becomes it when there is none yet or the current one is older than DISPATCHER_TTL_MS; the old one is closed
+ * gracefully (requests and watches in flight on it finish first).
+ */
+export function sharedDispatcher(kc: KubeConfig, fresh: Dispatcher | undefined): Dispatcher | undefined {
+  if (fresh === undefined) return undefined;
+  const now = Date.now();
+  const current = dispatchers.get(kc);
+  if (current !== undefined && now - current.at <= DISPATCHER_TTL_MS) return current.value;
+  dispatchers.set(kc, { value: fresh, at: now });
+  if (current !== undefined) void current.value.close().catch(() => undefined);
+  return fresh;
+}
+
+/**
+ * A view of `kc` whose requests go through the shared dispatcher. For what takes a KubeConfig and calls
+ * applySecurityAuthentication itself: client-node's Watch, and API clients from makeApiClient.
+ */
+export function withSharedDispatcher(kc: KubeConfig): KubeConfig {
+  const view = Object.create(kc) as KubeConfig;
+  view.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(context);
+    const reused = sharedDispatcher(kc, context.getDispatcher());
+    if (reused !== undefined) context.setDispatcher(reused);
+  };
+  return view;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Error mapping
 
-function toKubeError(
+/** Maps a client-node or network failure of `op` to a KubeError with one sentence for people. */
+export function toKubeError(
   err: unknown,
   op: Operation,
   server: string,

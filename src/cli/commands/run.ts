@@ -1,0 +1,38 @@
+import { createCredential } from '../../azure/credentials.ts';
+import { loadRunConfig, type RunFlags } from '../../config/run.ts';
+import { startController } from '../../controller/controller.ts';
+import { realTimers } from '../../controller/timers.ts';
+import { loadKubeConfig } from '../../kube/client.ts';
+import { createLogger } from '../logger.ts';
+import type { CliIo } from '../program.ts';
+
+/** `run`: the long-running controller. Resolves with exit code 0 after a graceful shutdown on SIGTERM/SIGINT. */
+export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
+  const config = loadRunConfig(flags, io.environment);
+  const logger = createLogger(config.logLevel, { pretty: io.stderr.isTTY === true });
+  for (const warning of config.warnings) logger.warn(warning);
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const credential = createCredential(config.azure.credential, config.azure.authorityHost);
+  logger.info(
+    {
+      routeTables: config.azure.routeTables.map((t) => `${t.resourceGroup}/${t.name}`),
+      clusterCIDRs: config.planner.clusterCIDRs,
+      leaderElection: config.leaderElection.enabled,
+      identity: config.leaderElection.identity,
+    },
+    'starting',
+  );
+  const controller = await startController(config, {
+    kubeConfig,
+    credential,
+    logger,
+    timers: realTimers,
+    random: Math.random,
+  });
+  await new Promise<void>((resolve) => {
+    if (io.signal?.aborted) return resolve();
+    io.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await controller.stop();
+  return 0;
+}

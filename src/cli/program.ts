@@ -1,9 +1,11 @@
 // The command line: flags, help, and the mapping from failures to exit codes.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AzureError } from '../azure/errors.ts';
 import { ConfigError } from '../config/errors.ts';
 import { CLOUDS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
 import { KubeError } from '../kube/client.ts';
+import { parseBooleanFlag, type RunFlags } from '../config/run.ts';
 import { demoCommand } from './commands/demo.ts';
 import { syncRoutesCommand } from './commands/sync.ts';
 
@@ -114,6 +116,42 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .action(async (flags: SyncFlags) => setExit(await syncRoutesCommand(flags, io)));
   sync.exitOverride();
 
+  addCommonOptions(
+    program
+      .command('run')
+      .description(
+        'The controller: watch Nodes and keep every route table in step, within about a second of a change. Exits 0 after SIGTERM.',
+      ),
+  )
+    .option(
+      '--leader-elect [bool]',
+      'elect a leader through a coordination.k8s.io Lease, so only one replica writes; --leader-elect=false for a single replica',
+      parseBooleanFlag('--leader-elect'),
+      true,
+    )
+    .option('--leader-elect-lease-name <name>', 'name of the Lease', 'azure-route-controller')
+    .option(
+      '--leader-elect-namespace <ns>',
+      "namespace of the Lease (default: $POD_NAMESPACE, then the pod's own namespace, then kube-system)",
+    )
+    .option('--leader-elect-identity <id>', 'this replica in the Lease (default: $POD_NAME, else hostname and a random suffix)')
+    .option('--leader-elect-lease-duration <duration>', 'how long a standby waits before taking over a Lease that was not renewed', '15s')
+    .option('--leader-elect-renew-deadline <duration>', 'the leader stops writing if it cannot renew within this', '10s')
+    .option('--leader-elect-retry-period <duration>', 'interval between Lease acquire/renew attempts', '2s')
+    .option('--bind-address <host:port>', 'address of /healthz, /readyz and /metrics', '0.0.0.0:8080')
+    .option('--debounce <duration>', 'quiet time after a node change before reconciling; a burst becomes one reconcile', '250ms')
+    .option('--max-delay <duration>', 'longest a node change waits, however many follow it', '2s')
+    .option('--resync-period <duration>', 'period of the drift-repair resync: one read per table', '1m')
+    .option('--backoff-base <duration>', 'first retry delay after a failed reconcile (doubles, with jitter)', '1s')
+    .option('--backoff-max <duration>', 'longest retry delay after failed reconciles', '5m')
+    .option('--shutdown-grace-period <duration>', 'on SIGTERM, how long a write in flight may take to finish', '20s')
+    .action(async (flags: RunFlags) => {
+      // Loaded on use: sync-routes need not load the informer, the Lease or the server.
+      const { runCommand } = await import('./commands/run.ts');
+      setExit(await runCommand(flags, io));
+    })
+    .exitOverride();
+
   program
     .command('demo')
     .description(
@@ -129,8 +167,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   return program;
 }
 
-declare const __VERSION__: string | undefined;
-const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.1.0';
+// src/cli and dist/cli are both two levels below package.json, which ships in the image.
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** Runs the CLI and resolves with the exit code. Never throws for a user's mistake. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {

@@ -635,7 +635,8 @@ function forbiddenMessage(
   const principal = client ? ` (client ${client[1]}${client[2] ? `, object id ${client[2]}` : ''})` : '';
   const grant =
     `grant it on resource group "${table.resourceGroup}" with a custom role that holds ` +
-    'Microsoft.Network/routeTables/read and Microsoft.Network/routeTables/write, or the built-in Network Contributor ' +
+    'Microsoft.Network/routeTables/read, Microsoft.Network/routeTables/write and ' +
+    'Microsoft.Network/locations/operations/read (deploy/azure/route-controller-role.json), or the built-in Network Contributor ' +
     'role; a new role assignment can take a few minutes to apply';
   if (code === 'LinkedAuthorizationFailed') {
     const linked = /permission to perform action\(?s?\)? '([^']+)' on the linked scope\(s\) '([^']+)'/i.exec(

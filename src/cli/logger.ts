@@ -33,15 +33,13 @@ export function createLogger(
 ): Logger {
   const base = {
     level,
-    base: { component: 'azure-route-controller' },
+    name: 'azure-route-controller',
+    base: undefined,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (options.destination) return pino(base, options.destination);
   if (options.pretty) {
-    return pino(
-      base,
-      pretty({ destination: 2, colorize: true, ignore: 'pid,hostname,component', sync: true }),
-    );
+    return pino(base, pretty({ destination: 2, colorize: true, ignore: 'pid,hostname,name', sync: true }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

@@ -134,17 +134,40 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       '--leader-elect-namespace <ns>',
       "namespace of the Lease (default: $POD_NAMESPACE, then the pod's own namespace, then kube-system)",
     )
-    .option('--leader-elect-identity <id>', 'this replica in the Lease (default: $POD_NAME, else hostname and a random suffix)')
-    .option('--leader-elect-lease-duration <duration>', 'how long a standby waits before taking over a Lease that was not renewed', '15s')
-    .option('--leader-elect-renew-deadline <duration>', 'the leader stops writing if it cannot renew within this', '10s')
+    .option(
+      '--leader-elect-identity <id>',
+      'this replica in the Lease (default: $POD_NAME, else hostname and a random suffix)',
+    )
+    .option(
+      '--leader-elect-lease-duration <duration>',
+      'how long a standby waits before taking over a Lease that was not renewed',
+      '15s',
+    )
+    .option(
+      '--leader-elect-renew-deadline <duration>',
+      'the leader stops writing if it cannot renew within this',
+      '10s',
+    )
     .option('--leader-elect-retry-period <duration>', 'interval between Lease acquire/renew attempts', '2s')
     .option('--bind-address <host:port>', 'address of /healthz, /readyz and /metrics', '0.0.0.0:8080')
-    .option('--debounce <duration>', 'quiet time after a node change before reconciling; a burst becomes one reconcile', '250ms')
+    .option(
+      '--debounce <duration>',
+      'quiet time after a node change before reconciling; a burst becomes one reconcile',
+      '250ms',
+    )
     .option('--max-delay <duration>', 'longest a node change waits, however many follow it', '2s')
     .option('--resync-period <duration>', 'period of the drift-repair resync: one read per table', '1m')
-    .option('--backoff-base <duration>', 'first retry delay after a failed reconcile (doubles, with jitter)', '1s')
+    .option(
+      '--backoff-base <duration>',
+      'first retry delay after a failed reconcile (doubles, with jitter)',
+      '1s',
+    )
     .option('--backoff-max <duration>', 'longest retry delay after failed reconciles', '5m')
-    .option('--shutdown-grace-period <duration>', 'on SIGTERM, how long a write in flight may take to finish', '20s')
+    .option(
+      '--shutdown-grace-period <duration>',
+      'on SIGTERM, how long a write in flight may take to finish',
+      '20s',
+    )
     .action(async (flags: RunFlags) => {
       // Loaded on use: sync-routes need not load the informer, the Lease or the server.
       const { runCommand } = await import('./commands/run.ts');
@@ -178,7 +201,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const program = buildProgram(io, (c) => (code = c));
   try {
     if (argv.length === 0) {
-      program.outputHelp();
+      program.outputHelp({ error: true });
       return EXIT.usage;
     }
     await program.parseAsync([...argv], { from: 'user' });

@@ -100,7 +100,7 @@ export function parseAzureJson(file: string, text: string): LoadedAzureJson {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = syntaxErrorDetail(err);
     throw new ConfigError(
       `--cloud-config ${file}: not valid JSON (${detail}); it must be an azure.json object in the cloud-provider-azure format`,
     );
@@ -139,6 +139,19 @@ export function parseAzureJson(file: string, text: string): LoadedAzureJson {
     );
   }
   return { values: values as AzureJson, warnings };
+}
+
+/**
+ * JSON.parse's message without the slice of input V8 quotes in it ('Unexpected token 's', ..."Secret": s3cr3t}"
+ * is not valid JSON'): azure.json holds aadClientSecret, and the slice may also hold a newline, which would break
+ * the one-line error. What is left names the mistake and, in most forms, its line and column.
+ */
+function syntaxErrorDetail(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message
+    .replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function describe(v: unknown): string {

@@ -115,12 +115,13 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     location: flags.location ?? json.location,
     credential,
     allowInsecureEndpoint,
+    // Both at least 1ms: 0 would time every write out at once, or poll Azure in a busy loop.
     operationTimeoutMs:
       flags.operationTimeout === undefined
         ? 300_000
-        : parseDuration('--operation-timeout', flags.operationTimeout),
+        : parseDuration('--operation-timeout', flags.operationTimeout, 1),
     pollIntervalMs:
-      flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval),
+      flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval, 1),
   };
 
   const kubeconfig = resolveKubeconfig(flags.kubeconfig, environment.env['KUBECONFIG'], warnings);
@@ -157,7 +158,7 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
 export function loadSyncConfig(flags: SyncFlags, environment: Environment): SyncConfig {
   const common = loadCommonConfig(flags, environment);
   const createRouteTable = flags.createRouteTable === true;
-  if (createRouteTable && common.azure.location === undefined) {
+  if (createRouteTable && !common.azure.location) {
     throw new ConfigError(
       '--create-route-table needs a region for the new table: pass --location (e.g. --location westeurope) or set "location" in azure.json',
     );
@@ -312,6 +313,12 @@ function parseTableSpec(
 
 function resolveClusterCidrs(values: readonly string[], warnings: string[]): string[] {
   const out: string[] = [];
+  if (values.some((v) => v.trim() === '')) {
+    // An empty value (often an unset shell variable) would silently switch ownership to route names only.
+    throw new ConfigError(
+      "--cluster-cidr: the value is empty; give the cluster's pod range(s), e.g. 10.244.0.0/16, or leave the flag out to own routes by name only",
+    );
+  }
   for (const item of values.flatMap((v) => v.split(','))) {
     const text = item.trim();
     if (text === '') continue;

@@ -76,7 +76,8 @@ export function loadRunConfig(flags: RunFlags, environment: Environment): RunCon
       `--leader-elect-lease-name: "${leaseName}" is not a valid object name; use lower-case letters, digits, '-' and '.'`,
     );
   }
-  const namespace = flags.leaderElectNamespace ?? environment.env['POD_NAMESPACE'] ?? readNamespace(environment);
+  const namespace =
+    flags.leaderElectNamespace ?? environment.env['POD_NAMESPACE'] ?? readNamespace(environment);
   if (!DNS_LABEL.test(namespace)) {
     throw new ConfigError(
       `--leader-elect-namespace: "${namespace}" is not a valid namespace; use lower-case letters, digits and '-'`,
@@ -89,13 +90,16 @@ export function loadRunConfig(flags: RunFlags, environment: Environment): RunCon
 
   const debounceMs = d('--debounce', flags.debounce, 250);
   const maxDelayMs = d('--max-delay', flags.maxDelay, 2_000);
-  if (maxDelayMs < debounceMs) throw new ConfigError('--max-delay must be at least --debounce (defaults 2s and 250ms)');
+  if (maxDelayMs < debounceMs)
+    throw new ConfigError('--max-delay must be at least --debounce (defaults 2s and 250ms)');
   const resyncMs = d('--resync-period', flags.resyncPeriod, 60_000);
   if (resyncMs < 1_000) throw new ConfigError('--resync-period must be at least 1s (default 1m)');
   const backoffBaseMs = d('--backoff-base', flags.backoffBase, 1_000);
   const backoffMaxMs = d('--backoff-max', flags.backoffMax, 300_000);
   if (backoffBaseMs < 10 || backoffMaxMs < backoffBaseMs) {
-    throw new ConfigError('--backoff-base must be at least 10ms and at most --backoff-max (defaults 1s and 5m)');
+    throw new ConfigError(
+      '--backoff-base must be at least 10ms and at most --backoff-max (defaults 1s and 5m)',
+    );
   }
 
   return Object.freeze({

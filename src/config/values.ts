@@ -4,15 +4,17 @@ import { ConfigError } from './errors.ts';
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Go-style durations as Kubernetes components take them: 500ms, 15s, 1m, 1.5h. */
-export function parseDuration(flag: string, value: string): number {
+/** Go-style durations as Kubernetes components take them: 500ms, 15s, 1m, 1.5h. At least `minMs`. */
+export function parseDuration(flag: string, value: string, minMs = 0): number {
   const m = DURATION.exec(value.trim());
   if (!m) {
     throw new ConfigError(
       `${flag}: "${value}" is not a duration; use a number with a unit, e.g. 500ms, 15s, 1m`,
     );
   }
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+  if (ms < minMs) throw new ConfigError(`${flag}: "${value}" is too short; use at least ${minMs}ms`);
+  return ms;
 }
 
 export function parseInteger(flag: string, value: string, min: number, max: number): number {

@@ -141,7 +141,8 @@ export async function startController(config: RunConfig, deps: ControllerDeps): 
         },
         onStoppedLeading: () => {
           metrics.leader.set(0);
-          logger.warn({ identity: config.leaderElection.identity }, 'lost leadership; stopped writing');
+          if (stopping) logger.info('stopped leading (shutting down)');
+          else logger.warn({ identity: config.leaderElection.identity }, 'lost leadership; stopped writing');
           void loop.stop(0);
         },
       })
@@ -168,7 +169,8 @@ export async function startController(config: RunConfig, deps: ControllerDeps): 
         ? { ok: false, reason: `a reconcile has been running for ${Math.round(running / 1000)}s` }
         : { ok: true };
     },
-    ready: () => (informer.synced() ? { ok: true } : { ok: false, reason: 'node informer has not synced yet' }),
+    ready: () =>
+      informer.synced() ? { ok: true } : { ok: false, reason: 'node informer has not synced yet' },
   });
   logger.info({ url: server.url }, 'serving /healthz, /readyz and /metrics');
 

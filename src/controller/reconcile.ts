@@ -90,7 +90,13 @@ export async function reconcile(
   const outcomes = nodeRouteOutcomes(
     nodes,
     desired,
-    tables.map((t) => ({ plan: t.plan, applied: t.applied })),
+    tables.map((t) => ({
+      // A table that could not be read (not found, forbidden, wrong subscription) has no plan; without one,
+      // every node's condition would blame "a bug". Treat each desired route as a write that did not happen.
+      plan: t.plan === EMPTY_PLAN && !t.applied ? unwrittenPlan(desired) : t.plan,
+      applied: t.applied,
+      name: t.report.name,
+    })),
   );
   const conditions = await updateConditions(nodes, outcomes, options, deps);
 
@@ -196,6 +202,8 @@ async function reconcileTable(
   }
 
   const p = result.plan?.plan ?? EMPTY_PLAN;
+  if (result.plan?.hasChanges)
+    logActions(log, p, options.dryRun ? 'planned' : result.written ? 'applied' : 'not applied');
   if (result.error) {
     log.error({ err: result.error.message, kind: result.error.kind }, 'route table sync failed');
     return finish(ref, {
@@ -204,7 +212,8 @@ async function reconcileTable(
       created,
       status: 'Failed',
       error: result.error,
-      writes: result.writes,
+      // Only PUTs Azure confirmed as Succeeded count (README "writes"); a 403, a 412 or a Failed LRO is no write.
+      writes: result.written ? 1 : 0,
       attempts: result.attempts,
       withheld,
     });
@@ -227,7 +236,7 @@ async function reconcileTable(
     snapshot: result.snapshot,
     created,
     status,
-    writes: result.writes,
+    writes: result.written ? 1 : 0,
     attempts: result.attempts,
     withheld,
   });
@@ -292,10 +301,62 @@ async function reconcileTable(
       withheldDeletes: o.withheld ?? 0,
       routes,
       warnings,
-      error: o.error ? { kind: o.error.kind, message: o.error.message } : undefined,
+      error: o.error
+        ? { kind: o.error.kind, message: o.error.message, retryAfterMs: o.error.retryAfterMs }
+        : undefined,
     };
     return { report, plan: o.plan, applied: o.status === 'InSync' || o.status === 'Applied' };
   }
+}
+
+/** Every desired route as a create: what a table that could not even be read still owes each node. */
+function unwrittenPlan(desired: DesiredState): TablePlan {
+  return {
+    ...EMPTY_PLAN,
+    creates: desired.routes.map((d) => ({
+      desired: d,
+      route: {
+        name: d.name,
+        addressPrefix: d.cidr,
+        nextHopType: 'VirtualAppliance',
+        nextHopIpAddress: d.nextHopIpAddress,
+      },
+    })),
+  };
+}
+
+/** One line per changed route, carrying node, cidr and routeTable (the table is on the child logger). */
+function logActions(log: Logger, plan: TablePlan, outcome: string): void {
+  for (const c of plan.creates)
+    log.info(
+      {
+        node: c.desired.node,
+        cidr: c.desired.cidr,
+        route: c.route.name,
+        nextHop: c.route.nextHopIpAddress,
+        outcome,
+      },
+      'create route',
+    );
+  for (const u of plan.updates)
+    log.info(
+      {
+        node: u.desired.node,
+        cidr: u.desired.cidr,
+        route: u.to.name,
+        from: u.from.nextHopIpAddress ?? u.from.nextHopType,
+        nextHop: u.to.nextHopIpAddress,
+        outcome,
+      },
+      'update route',
+    );
+  for (const d of plan.deletes) log.info({ cidr: d.addressPrefix, route: d.name, outcome }, 'delete route');
+  for (const c of plan.conflicts)
+    log.warn(
+      { node: c.desired.node, cidr: c.desired.cidr, foreignRoute: c.existing.name, kind: c.kind },
+      'route blocked by a foreign route',
+    );
+  for (const o of plan.overLimit) log.warn({ node: o.node, cidr: o.cidr }, 'route over the table limit');
 }
 
 function applyForDisplay(routes: readonly Route[], plan: TablePlan): Route[] {

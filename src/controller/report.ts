@@ -64,7 +64,9 @@ export interface TableReport {
   /** The table's routes after the run (when known). */
   readonly routes?: readonly RouteRow[] | undefined;
   readonly warnings: readonly string[];
-  readonly error?: { readonly kind: string; readonly message: string } | undefined;
+  readonly error?:
+    | { readonly kind: string; readonly message: string; readonly retryAfterMs?: number | undefined }
+    | undefined;
 }
 
 export interface ConditionRow extends NetworkCondition {

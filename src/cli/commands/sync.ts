@@ -14,6 +14,17 @@ export async function syncRoutesCommand(flags: SyncFlags, io: CliIo): Promise<nu
   const config = loadSyncConfig(flags, io.environment);
   const report = await syncRoutes(config, io);
   io.stdout.write(config.output === 'json' ? renderJson(report) : renderText(report));
+  // stdout carries the report; a failed table also gets its one-line error on stderr (README "Errors are one
+  // line on stderr"), so a script or a Job log shows why it exited 1 even with --output json or --log-level silent.
+  for (const table of report.tables) {
+    if (table.error) io.stderr.write(`error: ${table.error.message}\n`);
+  }
+  const unpatched = report.conditions.filter((c) => c.result === 'failed');
+  if (unpatched.length > 0) {
+    io.stderr.write(
+      `error: could not patch the NetworkUnavailable condition of ${unpatched.length} node(s) (${unpatched[0]!.node}: ${unpatched[0]!.error ?? 'unknown error'})\n`,
+    );
+  }
   return report.exitCode;
 }
 

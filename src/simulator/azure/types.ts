@@ -33,12 +33,21 @@ export interface ThrottlingOptions {
   readonly writes?: TokenBucketOptions | undefined;
   /** ARM's documented default is a bucket of 250 refilled at 25/s. Operation polls count as reads. */
   readonly reads?: TokenBucketOptions | undefined;
+  /**
+   * ARM counts DELETEs in a bucket of their own (documented default: 200, refilled at 10/s). When this is not
+   * given, DELETEs share the writes bucket.
+   */
+  readonly deletes?: TokenBucketOptions | undefined;
 }
 
-/** ARM's documented defaults, for callers that want realistic throttling. */
+/**
+ * ARM's documented per-region subscription limits since the 2024 move to token buckets, for callers that want
+ * realistic throttling: https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling
+ */
 export const ARM_DEFAULT_THROTTLING: Required<ThrottlingOptions> = Object.freeze({
   writes: Object.freeze({ bucket: 200, refillPerSecond: 10 }),
   reads: Object.freeze({ bucket: 250, refillPerSecond: 25 }),
+  deletes: Object.freeze({ bucket: 200, refillPerSecond: 10 }),
 });
 
 export interface AzureSimulatorOptions {
@@ -151,6 +160,8 @@ export interface RequestLogEntry {
   readonly dropped?: boolean | undefined;
   /** Which fault answered it, if any. */
   readonly faultId?: number | undefined;
+  /** The Retry-After (seconds) an error answer carried: throttling, a busy table, an injected fault. */
+  readonly retryAfterSeconds?: number | undefined;
 }
 
 export interface RequestCounts {

@@ -228,6 +228,26 @@ export interface Operation {
   readonly namespace?: string | undefined;
 }
 
+/**
+ * Per-call options binding a request to an AbortSignal. Given the KubeConfig, the request also goes through its
+ * shared dispatcher: client-node 2 builds a new undici Agent for every request, so nothing would be kept alive
+ * and every call would pay a new TCP (and TLS) handshake.
+ */
+export function callOptions(signal: AbortSignal, kc?: KubeConfig): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      if (kc) {
+        const reused = sharedDispatcher(kc, context.getDispatcher());
+        if (reused !== undefined) context.setDispatcher(reused);
+      }
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
 /** Dispatchers are rebuilt from the kubeconfig at most this often (picks up rotated CA or client cert files). */
 const DISPATCHER_TTL_MS = 10 * 60_000;
 
@@ -242,25 +262,6 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
   const clock = options.now ?? ((): Date => new Date());
   const limit = semaphore(options.maxConcurrentRequests ?? 10);
 
-  // client-node 2 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication), so
-  // nothing is kept alive and every call pays a new TCP (and TLS) handshake. Reuse one for a while instead,
-  // shared with everything else built on this KubeConfig (the node informer, the Lease).
-  const reuseDispatcher = (fresh: Dispatcher | undefined): Dispatcher | undefined =>
-    sharedDispatcher(kc, fresh);
-
-  const requestOptions = (signal: AbortSignal): ConfigurationOptions => {
-    const middleware: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal);
-        const reused = reuseDispatcher(context.getDispatcher());
-        if (reused !== undefined) context.setDispatcher(reused);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    };
-    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-  };
-
   async function call<T>(
     op: Operation,
     callerSignal: AbortSignal | undefined,
@@ -272,7 +273,7 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
     try {
-      return await send(requestOptions(signal));
+      return await send(callOptions(signal, kc));
     } catch (err) {
       if (callerSignal?.aborted) throw callerSignal.reason;
       throw toKubeError(err, op, server, timeout.aborted ? timeoutMs : undefined);

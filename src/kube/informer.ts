@@ -5,12 +5,11 @@
 // of KB each, so hundreds of MB at 5,000 nodes), stops for good on a network error (it only calls its error
 // callbacks), reports a relist only as per-object callbacks with no "what changed" filter, and opens every
 // watch through a fresh undici Agent. client-node's Watch (watch.js) is still used for the streaming itself.
-import { CoreV1Api, Observable, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import type { ConfigurationOptions, ObservableMiddleware } from '@kubernetes/client-node';
+import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
 import type { NodeInfo } from '../domain/types.ts';
-import { KubeError, toKubeError, withSharedDispatcher } from './client.ts';
+import { KubeError, callOptions, toKubeError, withSharedDispatcher } from './client.ts';
 import { toNodeInfo } from './nodes.ts';
 
 export interface NodeChange {
@@ -131,17 +130,6 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
 
   // --- list ----------------------------------------------------------------------------------------------
 
-  function requestOptions(signal: AbortSignal): ConfigurationOptions {
-    const middleware: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    };
-    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-  }
-
   async function listPage(token: string | undefined, stop: AbortSignal) {
     const timeout = new AbortController();
     const cancel = timers.setTimeout(
@@ -151,7 +139,7 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
     try {
       return await core.listNode(
         { limit: pageSize, ...(token === undefined ? {} : { _continue: token }) },
-        requestOptions(AbortSignal.any([stop, timeout.signal])),
+        callOptions(AbortSignal.any([stop, timeout.signal])),
       );
     } catch (err) {
       stop.throwIfAborted();

@@ -10,15 +10,14 @@
 // leaseDuration after that renewal, so there is a (leaseDuration - renewDeadline) margin with no leader at all.
 import {
   CoordinationV1Api,
-  Observable,
+  type ConfigurationOptions,
   V1MicroTime,
   type KubeConfig,
   type V1Lease,
 } from '@kubernetes/client-node';
-import type { ConfigurationOptions, ObservableMiddleware } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
-import { KubeError, toKubeError, withSharedDispatcher } from './client.ts';
+import { KubeError, callOptions, toKubeError, withSharedDispatcher } from './client.ts';
 
 export interface LeaderElectorOptions {
   readonly namespace: string;
@@ -108,17 +107,6 @@ export function createLeaderElector(kc: KubeConfig, options: LeaderElectorOption
 
   // --- requests ------------------------------------------------------------------------------------------
 
-  function requestOptions(signal: AbortSignal): ConfigurationOptions {
-    const middleware: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    };
-    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-  }
-
   async function call<T>(
     verb: string,
     signal: AbortSignal,
@@ -131,7 +119,7 @@ export function createLeaderElector(kc: KubeConfig, options: LeaderElectorOption
       requestTimeoutMs,
     );
     try {
-      return await send(requestOptions(AbortSignal.any([signal, timeout.signal])));
+      return await send(callOptions(AbortSignal.any([signal, timeout.signal])));
     } catch (err) {
       signal.throwIfAborted();
       throw toKubeError(

@@ -96,6 +96,7 @@ export async function reconcile(
       plan: t.plan === EMPTY_PLAN && !t.applied ? unwrittenPlan(desired) : t.plan,
       applied: t.applied,
       name: t.report.name,
+      dryRun: options.dryRun,
     })),
   );
   const conditions = await updateConditions(nodes, outcomes, options, deps);

@@ -50,6 +50,8 @@ export interface TableOutcome {
   readonly applied: boolean;
   /** The table's name, for messages; optional. */
   readonly name?: string | undefined;
+  /** A dry run: nothing was written on purpose, so an unwritten route is pending, not failed. */
+  readonly dryRun?: boolean | undefined;
 }
 
 export interface NodeRouteOutcome {
@@ -85,6 +87,7 @@ function problemFor(
   status: RouteStatus | undefined,
   table: string,
   applied: boolean,
+  dryRun: boolean,
 ): string | undefined {
   const subject = `Node ${route.node}'s route for pod CIDR ${route.cidr}`;
   if (status === undefined) {
@@ -94,12 +97,13 @@ function problemFor(
     case 'keep':
       return undefined;
     case 'write':
-      return applied
-        ? undefined
+      if (applied) return undefined;
+      return dryRun
+        ? `${subject} is not in ${table} yet; a sync without --dry-run writes it.`
         : `${subject} could not be written to ${table}; the write failed or did not complete, and the next sync retries it.`;
     case 'overLimit':
       return (
-        `${subject} was not created in ${table} because the table is at its route limit (Azure allows 400); ` +
+        `${subject} was not created in ${table} because the table is at its route limit (--route-limit; Azure allows 400); ` +
         `remove routes the table no longer needs.`
       );
     case 'conflict': {
@@ -146,6 +150,7 @@ export function nodeRouteOutcomes(
   const tableStatuses = tables.map((table, index) => ({
     statuses: statusesOf(table.plan),
     applied: table.applied,
+    dryRun: table.dryRun === true,
     label:
       table.name !== undefined && table.name !== ''
         ? `route table ${table.name}`
@@ -166,6 +171,7 @@ export function nodeRouteOutcomes(
           table.statuses.get(key(route.node, route.cidr)),
           table.label,
           table.applied,
+          table.dryRun,
         );
         if (problem !== undefined) problems.add(problem);
       }

@@ -234,4 +234,16 @@ describe('nodeRouteOutcomes', () => {
     expect(result.get('worker-0')?.routesCreated).toBe(false);
     expect(result.get('worker-0')?.problems[0]).toContain('was not planned');
   });
+
+  it('in a dry run, calls an unwritten route pending rather than failed', () => {
+    const desired = desiredRoutes([w0], config);
+    const plan = planTable(desired, [], config);
+    const dry = nodeRouteOutcomes([w0], desired, [{ plan, applied: false, name: 't', dryRun: true }]);
+    expect(dry.get('worker-0')).toEqual({
+      routesCreated: false,
+      problems: [expect.stringContaining('a sync without --dry-run writes it')],
+    });
+    const failed = nodeRouteOutcomes([w0], desired, [{ plan, applied: false, name: 't' }]);
+    expect(failed.get('worker-0')?.problems[0]).toContain('could not be written');
+  });
 });

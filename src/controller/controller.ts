@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TokenCredential } from '@azure/identity';
-import { createRouteTableStore } from '../azure/store.ts';
+import { createRouteTableStore, type RouteTableStoreOptions } from '../azure/store.ts';
 import type { RouteTableStore } from '../azure/types.ts';
 import type { RunConfig } from '../config/run.ts';
 import { createKubeClient } from '../kube/client.ts';
@@ -25,6 +25,11 @@ export interface ControllerDeps {
   readonly random: () => number;
   /** Tests may inject a store (e.g. one that counts calls); production builds it from the config. */
   readonly store?: RouteTableStore;
+  /**
+   * The SDK's per-request retry delays (default 1 s doubling, 3 retries). Tests scale them down to compress an
+   * outage of minutes into seconds; production leaves them alone.
+   */
+  readonly azureRetry?: RouteTableStoreOptions['retry'];
 }
 
 export interface RunningController {
@@ -44,6 +49,7 @@ export async function startController(config: RunConfig, deps: ControllerDeps): 
     deps.store ??
     createRouteTableStore(config.azure, deps.credential, {
       logger: logger.child({ component: 'azure' }),
+      ...(deps.azureRetry ? { retry: deps.azureRetry } : {}),
       onRequest: (info) => {
         metrics.azureRequests.inc({ operation: info.operation, code: String(info.status ?? 0) });
         if (info.retryAfterMs !== undefined && (info.status === 429 || info.status === 409)) {

@@ -65,6 +65,8 @@ interface TableOutcome {
   readonly plan: TablePlan;
   /** The plan's creates and updates are in Azure (written and Succeeded, or nothing to write). */
   readonly applied: boolean;
+  /** The table could not be read at all, so nothing is known of the routes in it. */
+  readonly unread: boolean;
 }
 
 export async function reconcile(
@@ -97,6 +99,7 @@ export async function reconcile(
       applied: t.applied,
       name: t.report.name,
       dryRun: options.dryRun,
+      unread: t.unread,
     })),
   );
   const conditions = await updateConditions(nodes, outcomes, options, deps);
@@ -217,6 +220,8 @@ async function reconcileTable(
       writes: result.written ? 1 : 0,
       attempts: result.attempts,
       withheld,
+      // Never planned: the read itself failed (throttled, unreachable, no token, forbidden).
+      unread: result.plan === undefined,
     });
   }
   if (result.snapshot === null) {
@@ -253,6 +258,7 @@ async function reconcileTable(
       writes: number;
       attempts: number;
       withheld?: number;
+      unread?: boolean;
     },
   ): TableOutcome {
     const warnings: string[] = [];
@@ -306,7 +312,12 @@ async function reconcileTable(
         ? { kind: o.error.kind, message: o.error.message, retryAfterMs: o.error.retryAfterMs }
         : undefined,
     };
-    return { report, plan: o.plan, applied: o.status === 'InSync' || o.status === 'Applied' };
+    return {
+      report,
+      plan: o.plan,
+      applied: o.status === 'InSync' || o.status === 'Applied',
+      unread: o.unread === true,
+    };
   }
 }
 
@@ -394,7 +405,15 @@ async function updateConditions(
     const row = { node: node.name, ...condition };
     const needed = needsConditionPatch(node.networkUnavailable, outcome.routesCreated);
     const ref = { name: node.name, uid: node.uid };
+    // A table that could not be read is no evidence that a route seen in place before is gone: keep the node's
+    // RouteCreated (and no event) rather than flip every node to NetworkUnavailable, which taints them all, while
+    // Azure cannot be asked. A node not known to be routed still gets NoRouteCreated.
+    const keep =
+      !outcome.routesCreated &&
+      outcome.unconfirmedOnly === true &&
+      !needsConditionPatch(node.networkUnavailable, true);
     const emit =
+      !keep &&
       !options.dryRun &&
       !outcome.routesCreated &&
       (options.events === 'always' || (needed && options.nodeConditions));
@@ -407,6 +426,15 @@ async function updateConditions(
       });
     }
     if (!options.nodeConditions) return { ...row, result: 'disabled' };
+    if (keep) {
+      const kept = networkCondition(true, []);
+      return {
+        node: node.name,
+        ...kept,
+        message: `${kept.message} (kept: ${condition.message})`,
+        result: 'unchanged',
+      };
+    }
     if (!needed) return { ...row, result: 'unchanged' };
     if (options.dryRun) return { ...row, result: 'pending' };
     try {

@@ -52,12 +52,23 @@ export interface TableOutcome {
   readonly name?: string | undefined;
   /** A dry run: nothing was written on purpose, so an unwritten route is pending, not failed. */
   readonly dryRun?: boolean | undefined;
+  /**
+   * The table could not be read (throttled, unreachable, no token...), so whether the node's routes are in it is
+   * unknown: neither confirmed nor known to be missing.
+   */
+  readonly unread?: boolean | undefined;
 }
 
 export interface NodeRouteOutcome {
   readonly routesCreated: boolean;
   /** One sentence each: the condition message and the Warning event text. */
   readonly problems: string[];
+  /**
+   * Set (true) when every problem is a table that could not be read: the routes may well be in place. A caller
+   * keeps a node's RouteCreated then, rather than flip a healthy node to NetworkUnavailable (and have it tainted)
+   * because Azure could not be asked.
+   */
+  readonly unconfirmedOnly?: true;
 }
 
 type RouteStatus =
@@ -151,6 +162,7 @@ export function nodeRouteOutcomes(
     statuses: statusesOf(table.plan),
     applied: table.applied,
     dryRun: table.dryRun === true,
+    unread: table.unread === true,
     label:
       table.name !== undefined && table.name !== ''
         ? `route table ${table.name}`
@@ -164,8 +176,16 @@ export function nodeRouteOutcomes(
   for (const node of sortedNodes) {
     if (nodePodCidrs(node).length === 0 || outcomes.has(node.name)) continue;
     const problems = new Set<string>(skipsByNode.get(node.name) ?? []);
+    let known = problems.size > 0;
     for (const route of routesByNode.get(node.name) ?? []) {
       for (const table of tableStatuses) {
+        if (table.unread) {
+          problems.add(
+            `Node ${route.node}'s route for pod CIDR ${route.cidr} could not be confirmed in ${table.label}, ` +
+              `which could not be read; the next sync retries it.`,
+          );
+          continue;
+        }
         const problem = problemFor(
           route,
           table.statuses.get(key(route.node, route.cidr)),
@@ -173,10 +193,17 @@ export function nodeRouteOutcomes(
           table.applied,
           table.dryRun,
         );
-        if (problem !== undefined) problems.add(problem);
+        if (problem !== undefined) {
+          problems.add(problem);
+          known = true;
+        }
       }
     }
-    outcomes.set(node.name, { routesCreated: problems.size === 0, problems: [...problems] });
+    outcomes.set(node.name, {
+      routesCreated: problems.size === 0,
+      problems: [...problems],
+      ...(problems.size > 0 && !known ? { unconfirmedOnly: true as const } : {}),
+    });
   }
   return outcomes;
 }

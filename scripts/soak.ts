@@ -592,8 +592,8 @@ try {
   const m = await scrape();
   const r = (result: string) => m.get(`azure_route_controller_reconciles_total{result="${result}"}`) ?? 0;
   reconciles =
-    `applied ${r('applied')}, in sync ${r('in_sync')}, failed ${r('failed')} ` +
-    '(a fault, or only a refused hostile node: such a reconcile counts as failed)';
+    `applied ${r('applied')}, in sync ${r('in_sync')}, incomplete ${r('incomplete')} (a refused node or a conflict), ` +
+    `failed ${r('failed')} (a fault; retried with backoff)`;
 } catch (err) {
   reconciles = `(could not scrape: ${String(err)})`;
 }

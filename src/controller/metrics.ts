@@ -14,7 +14,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     registry,
     reconciles: new Counter({
       name: `${p}reconciles_total`,
-      help: 'Reconciles, by result: in_sync, applied, failed (a failure is retried with backoff).',
+      help: 'Reconciles, by result: in_sync, applied, incomplete (refused nodes, conflicts or routes over the limit remain), failed (Azure or Kubernetes failed; retried with backoff).',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
@@ -98,7 +98,15 @@ const SKIP_REASONS = [
 
 /** Records a finished reconcile. */
 export function observeReport(metrics: Metrics, report: SyncReport, nowMs: number): void {
-  const result = report.result === 'Failed' ? 'failed' : report.summary.writes > 0 ? 'applied' : 'in_sync';
+  const s = report.summary;
+  const failed = s.failedTables > 0 || report.conditions.some((c) => c.result === 'failed');
+  const result = failed
+    ? 'failed'
+    : s.conflict + s.overLimit + s.refused > 0
+      ? 'incomplete'
+      : s.writes > 0
+        ? 'applied'
+        : 'in_sync';
   metrics.reconciles.inc({ result });
   metrics.reconcileDuration.observe(report.durationMs / 1000);
   for (const t of report.tables) {

@@ -68,6 +68,22 @@ export interface LoadKubeConfigOptions {
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
+/** The current cluster's server URL for messages, without any user:password it may embed. */
+export function serverForMessages(kc: KubeConfig, fallback = '(no cluster)'): string {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) return fallback;
+  try {
+    const url = new URL(server);
+    if (url.username || url.password) {
+      url.username = '';
+      url.password = '';
+    }
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return server;
+  }
+}
+
 /**
  * Loads the kubeconfig at `path`, or the in-cluster service account config when `path` is undefined. The
  * caller resolves --kubeconfig, then $KUBECONFIG, then in-cluster; this function never reads the environment
@@ -168,11 +184,11 @@ function validate(kc: KubeConfig, source: string): void {
   try {
     url = new URL(server);
   } catch {
-    fail(`has cluster "${cluster?.name}" with server "${server}", which is not a URL.`);
+    fail(`has cluster "${cluster?.name}" whose server is not a URL; write it as https://HOST:PORT.`);
   }
   if (url?.protocol === 'http:' && !cluster?.skipTLSVerify) {
     fail(
-      `has cluster "${cluster?.name}" with a plain http:// server (${server}); @kubernetes/client-node refuses it unless "insecure-skip-tls-verify: true" is set on that cluster.`,
+      `has cluster "${cluster?.name}" with a plain http:// server (${serverForMessages(kc)}); @kubernetes/client-node refuses it unless "insecure-skip-tls-verify: true" is set on that cluster.`,
     );
   }
   const user = kc.getCurrentUser();
@@ -252,7 +268,7 @@ export function callOptions(signal: AbortSignal, kc?: KubeConfig): Configuration
 const DISPATCHER_TTL_MS = 10 * 60_000;
 
 export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClientOptions = {}): KubeClient {
-  const server = kc.getCurrentCluster()?.server ?? '(no cluster)';
+  const server = serverForMessages(kc);
   const core = kc.makeApiClient(CoreV1Api);
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
   const pageSize = options.pageSize ?? 500;
@@ -613,8 +629,12 @@ function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** One line, and without the user:password of any URL it quotes (undici's own messages quote the URL). */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return text
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/(\w+:\/\/)[^/\s@]+@/g, '$1')
+    .trim();
 }
 
 function capitalise(text: string): string {

@@ -9,7 +9,7 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/clie
 import type { Logger } from 'pino';
 import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
 import type { NodeInfo } from '../domain/types.ts';
-import { KubeError, callOptions, toKubeError, withSharedDispatcher } from './client.ts';
+import { KubeError, callOptions, serverForMessages, toKubeError, withSharedDispatcher } from './client.ts';
 import { toNodeInfo } from './nodes.ts';
 
 export interface NodeChange {
@@ -94,7 +94,7 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
   const pageSize = options.pageSize ?? 500;
   const requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
   const minWatchTimeoutSeconds = options.minWatchTimeoutSeconds ?? 300;
-  const server = kc.getCurrentCluster()?.server ?? '(no cluster)';
+  const server = serverForMessages(kc);
 
   const shared = withSharedDispatcher(kc);
   const core = shared.makeApiClient(CoreV1Api);

@@ -17,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
-import { KubeError, callOptions, toKubeError, withSharedDispatcher } from './client.ts';
+import { KubeError, callOptions, serverForMessages, toKubeError, withSharedDispatcher } from './client.ts';
 
 export interface LeaderElectorOptions {
   readonly namespace: string;
@@ -86,7 +86,7 @@ export function createLeaderElector(kc: KubeConfig, options: LeaderElectorOption
   const sleep = sleepWith(timers);
   const requestTimeoutMs = options.requestTimeoutMs ?? renewDeadlineMs;
   const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
-  const server = kc.getCurrentCluster()?.server ?? '(no cluster)';
+  const server = serverForMessages(kc);
   const api = withSharedDispatcher(kc).makeApiClient(CoordinationV1Api);
   const where = { lease: `${namespace}/${name}`, identity };
 

@@ -102,7 +102,9 @@ export async function reconcile(
       unread: t.unread,
     })),
   );
-  const conditions = await updateConditions(nodes, outcomes, options, deps);
+  // Leadership lost or shutting down: Kubernetes writes stop here too, not only Azure writes.
+  signal?.throwIfAborted();
+  const conditions = await updateConditions(nodes, outcomes, options, deps, signal);
 
   const summary = summarise(
     tables.map((t) => t.report),
@@ -397,10 +399,12 @@ async function updateConditions(
   outcomes: ReturnType<typeof nodeRouteOutcomes>,
   options: ReconcileOptions,
   deps: ReconcileDeps,
+  signal: AbortSignal | undefined,
 ): Promise<ConditionRow[]> {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const work = [...outcomes].map(([name, outcome]) => ({ node: byName.get(name)!, outcome }));
   return mapLimit(work, KUBE_CONCURRENCY, async ({ node, outcome }): Promise<ConditionRow> => {
+    signal?.throwIfAborted();
     const condition = networkCondition(outcome.routesCreated, outcome.problems);
     const row = { node: node.name, ...condition };
     const needed = needsConditionPatch(node.networkUnavailable, outcome.routesCreated);

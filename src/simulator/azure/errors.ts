@@ -72,7 +72,7 @@ export function anotherOperationInProgress(
 }
 
 export function throttled(
-  kind: 'read' | 'write',
+  kind: 'read' | 'write' | 'delete',
   subscriptionId: string,
   retryAfterSeconds: number,
   code = 'SubscriptionRequestsThrottled',

@@ -172,6 +172,8 @@ class Reply {
 
   error(error: ArmError): void {
     this.#entry.errorCode = error.code;
+    const retryAfter = Number(error.headers['retry-after']);
+    if (Number.isFinite(retryAfter)) this.#entry.retryAfterSeconds = retryAfter;
     this.send(error.status, error.body(), { ...error.headers });
   }
 }
@@ -403,12 +405,15 @@ class Simulator implements AzureSimulator {
       if (!apiVersion) throw missingApiVersion();
       this.#store.requireSubscription(target.sub);
 
-      const kind: RequestKind = method === 'GET' ? 'read' : 'write';
+      const kind: RequestKind = method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write';
       const taken = this.#throttle.take(kind, target.sub);
       if (taken && !taken.ok) throw throttled(kind, target.sub, taken.retryAfterSeconds);
       const remaining = taken?.remaining;
       if (kind === 'read') {
         reply.headers['x-ms-ratelimit-remaining-subscription-reads'] = String(remaining ?? 249);
+      } else if (kind === 'delete') {
+        reply.headers['x-ms-ratelimit-remaining-subscription-deletes'] = String(remaining ?? 199);
+        reply.headers['x-ms-ratelimit-remaining-subscription-global-deletes'] = String(remaining ?? 2999);
       } else {
         reply.headers['x-ms-ratelimit-remaining-subscription-writes'] = String(remaining ?? 199);
         reply.headers['x-ms-ratelimit-remaining-subscription-global-writes'] = String(remaining ?? 2999);

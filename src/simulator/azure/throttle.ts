@@ -1,7 +1,7 @@
 // ARM's request limits: one token bucket per subscription and kind, refilled continuously by the injected clock.
 import type { ThrottlingOptions, TokenBucketOptions } from './types.ts';
 
-export type RequestKind = 'read' | 'write';
+export type RequestKind = 'read' | 'write' | 'delete';
 
 export type TakeResult =
   | { readonly ok: true; readonly remaining: number }
@@ -48,11 +48,15 @@ export class Throttle {
   }
 
   #config(kind: RequestKind): TokenBucketOptions | undefined {
-    return kind === 'read' ? this.#options?.reads : this.#options?.writes;
+    if (kind === 'read') return this.#options?.reads;
+    if (kind === 'delete') return this.#options?.deletes ?? this.#options?.writes;
+    return this.#options?.writes;
   }
 
   #bucket(kind: RequestKind, subscriptionId: string, config: TokenBucketOptions): Bucket {
-    const key = `${kind}:${subscriptionId.toLowerCase()}`;
+    // Without a deletes bucket of their own, DELETEs draw on the writes bucket.
+    const bucketKind = kind === 'delete' && this.#options?.deletes === undefined ? 'write' : kind;
+    const key = `${bucketKind}:${subscriptionId.toLowerCase()}`;
     const now = this.#now();
     let bucket = this.#buckets.get(key);
     if (!bucket) {

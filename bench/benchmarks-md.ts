@@ -29,7 +29,7 @@ export function benchmarksMarkdown(r: BenchResults): string {
     '',
     '- Everything runs over real HTTP on 127.0.0.1: the Azure simulator (`src/simulator/azure`) and the fake',
     '  Kubernetes API server (`src/simulator/kube-api.ts`) in the harness process, the controller as a child',
-    '  process exactly as users start it (`node src/cli/main.ts run ...`, production defaults: `--debounce 250ms`,',
+    '  process exactly as the image starts it (`node --max-semi-space-size=1 dist/cli/main.js run ...`, the Dockerfile ENTRYPOINT; production defaults: `--debounce 250ms`,',
     '  `--max-delay 2s`, `--poll-interval 2s`, `--resync-period 1m`, leader election on), unless a scenario says otherwise.',
     `- Azure, as the simulator prices it: ${realistic ? `the realistic profile adds ${realistic.latencyMs} ms to every request (polls included) and a write's long-running operation takes ${realistic.lroDurationMs} ms before it reports Succeeded and takes effect` : 'see the profiles in the JSON'};`,
     '  the instant profile has neither. ARM throttling is on with the published per-region subscription buckets',

@@ -1,5 +1,5 @@
 // `npm run bench`: the benchmark. Starts the Azure simulator and the fake Kubernetes API server on loopback,
-// runs the real controller (`node src/cli/main.ts run`) against them, and the per-route baseline beside it.
+// runs the real controller, as the image runs it (`node <Dockerfile ENTRYPOINT flags> dist/cli/main.js run`), against them, and the per-route baseline beside it.
 //
 //   npm run bench                              every scenario at full size (about 25 minutes)
 //   npm run bench -- --quick                   smaller, under 2 minutes

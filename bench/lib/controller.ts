@@ -1,4 +1,4 @@
-// The real controller as users run it: `node src/cli/main.ts run ...` in a child process of its own, pointed at
+// The real controller as the image runs it: `node <ENTRYPOINT flags> dist/cli/main.js run ...` in a child process of its own, pointed at
 // a World. Its /metrics (memory, throttling) and /proc/<pid>/status (peak RSS) are read from the outside.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +9,17 @@ import { CLUSTER_CIDR, RESOURCE_GROUP, SUBSCRIPTION, type World } from './world.
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** What the image runs: the compiled entry point (`npm run bench` builds it first)... */
+export const DIST_ENTRY = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** ...with the Node flags of the Dockerfile's ENTRYPOINT, so memory is measured as it will be in production. */
+export function imageNodeFlags(): string[] {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8');
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+  if (!m) throw new Error('Dockerfile has no ENTRYPOINT in exec form');
+  const entrypoint = JSON.parse(m[1]!) as string[];
+  return entrypoint.slice(1, -1);
+}
 
 export interface ControllerOptions {
   /** --resync-period; the production default is 1m. */
@@ -91,7 +102,7 @@ export async function startControllerProcess(
   const args = controllerArgs(world, options);
   const home = mkdtempSync(join(tmpdir(), 'arc-bench-home-'));
   const spawnedAt = Date.now();
-  const child: ChildProcess = spawn(process.execPath, [CLI_ENTRY, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...imageNodeFlags(), DIST_ENTRY, ...args], {
     cwd: REPO_ROOT,
     // A clean environment: nothing from the caller's KUBECONFIG or AZURE_* leaks in.
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },

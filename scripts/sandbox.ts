@@ -57,8 +57,9 @@ console.log(`Azure simulator:     ${sim.url}
 Fake Kubernetes API: ${kube.url} (${count} nodes)
 
 Try, in another terminal:
-  node src/cli/main.ts sync-routes --dry-run ${flags}
-  node src/cli/main.ts sync-routes ${flags}
+  npm run -s cli -- sync-routes --dry-run ${flags}
+  npm run -s cli -- sync-routes ${flags}
+  npm run -s cli -- run --leader-elect=false --bind-address 127.0.0.1:8080 ${flags}
 
 Press Ctrl-C to stop.`);
 setInterval(() => {

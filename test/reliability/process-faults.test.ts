@@ -166,7 +166,9 @@ describe('fault matrix: processes', () => {
     // It did not claim the route, and, having stopped, it wrote nothing more to Kubernetes either: the node's
     // condition is left for the next leader.
     expect(isRouteCreated(sb, 'worker-3')).toBe(false);
-    expect(sb.kube.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/worker-3/status'))).toEqual([]);
+    expect(
+      sb.kube.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/worker-3/status')),
+    ).toEqual([]);
 
     // Azure now evaluates the abandoned PUT (nobody else wrote, so it applies), and a new leader takes over.
     put.release();

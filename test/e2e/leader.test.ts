@@ -2,9 +2,8 @@
 // duration; SIGTERM releases the Lease so the standby takes over in about a retry period.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { routeFor, startSandbox, worker, workers, type Sandbox } from '../support/sandbox.ts';
-import { spawnCli, type CliProcess } from '../support/process.ts';
+import { LEASE_NAMESPACE, startReplica as launchReplica, type CliProcess } from '../support/process.ts';
 
-const NAMESPACE = 'kube-system';
 const LEASE = 'azure-route-controller';
 let sandbox: Sandbox | undefined;
 const replicas: CliProcess[] = [];
@@ -17,30 +16,13 @@ afterEach(async () => {
   sandbox = undefined;
 });
 
-function startReplica(sb: Sandbox, identity: string): CliProcess {
-  const p = spawnCli([
-    'run',
-    ...sb.flags(),
-    '--leader-elect-namespace',
-    NAMESPACE,
-    '--leader-elect-identity',
-    identity,
-    '--leader-elect-lease-duration',
-    '2s',
-    '--leader-elect-renew-deadline',
-    '1500ms',
-    '--leader-elect-retry-period',
-    '250ms',
-    '--debounce',
-    '50ms',
-    '--bind-address',
-    '127.0.0.1:0',
-  ]);
+function startReplica(sb: Sandbox, identity: string, extra: readonly string[] = []): CliProcess {
+  const p = launchReplica(sb, identity, extra);
   replicas.push(p);
   return p;
 }
 
-const holder = (sb: Sandbox) => sb.kube.getLease(NAMESPACE, LEASE)?.spec?.holderIdentity ?? '';
+const holder = (sb: Sandbox) => sb.kube.getLease(LEASE_NAMESPACE, LEASE)?.spec?.holderIdentity ?? '';
 const writesBy = (p: CliProcess) => p.logs().filter((l) => l['msg'] === 'route table written').length;
 const waitFor = <T>(fn: () => T, timeout = 15_000) => vi.waitFor(fn, { timeout, interval: 25 });
 

@@ -5,11 +5,10 @@
 // The simulator completes an operation on its first status read (lroPolls 0), as Azure completes one whether or
 // not its client is still polling.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnCli, type CliProcess } from '../support/process.ts';
+import { LEASE_NAMESPACE, startReplica as launchReplica, type CliProcess } from '../support/process.ts';
 import { routeFor, startSandbox, worker, workers, type Sandbox } from '../support/sandbox.ts';
 import { FOREIGN_ROUTES, isRouteCreated, waitFor } from './support.ts';
 
-const NAMESPACE = 'kube-system';
 const LEASE = 'azure-route-controller';
 let sandbox: Sandbox | undefined;
 const replicas: CliProcess[] = [];
@@ -23,30 +22,12 @@ afterEach(async () => {
 });
 
 function startReplica(sb: Sandbox, identity: string, extra: readonly string[] = []): CliProcess {
-  const p = spawnCli([
-    'run',
-    ...sb.flags(),
-    '--leader-elect-namespace',
-    NAMESPACE,
-    '--leader-elect-identity',
-    identity,
-    '--leader-elect-lease-duration',
-    '2s',
-    '--leader-elect-renew-deadline',
-    '1500ms',
-    '--leader-elect-retry-period',
-    '250ms',
-    '--debounce',
-    '50ms',
-    '--bind-address',
-    '127.0.0.1:0',
-    ...extra,
-  ]);
+  const p = launchReplica(sb, identity, extra);
   replicas.push(p);
   return p;
 }
 
-const holder = (sb: Sandbox) => sb.kube.getLease(NAMESPACE, LEASE)?.spec?.holderIdentity;
+const holder = (sb: Sandbox) => sb.kube.getLease(LEASE_NAMESPACE, LEASE)?.spec?.holderIdentity;
 
 /** Holds the next PUT of a route table at the simulator's door until release() is called. */
 function holdNextPut(sb: Sandbox) {

@@ -1,6 +1,8 @@
 // A long-running CLI child process (`run`), for tests that need real signals: SIGTERM, SIGKILL.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI_ENTRY, REPO_ROOT, cleanEnvironment, logRecords } from './cli.ts';
+// A thin view over startCli (test/support/cli.ts), the one way the tests spawn the CLI.
+import type { ChildProcess } from 'node:child_process';
+import { logRecords, startCli } from './cli.ts';
+import type { Sandbox } from './sandbox.ts';
 
 export interface CliProcess {
   readonly child: ChildProcess;
@@ -13,30 +15,41 @@ export interface CliProcess {
 }
 
 export function spawnCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnvironment(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('close', (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code, signal });
-    });
-  });
+  const cli = startCli(args, { env, killAfterMs: 120_000 });
+  const { child } = cli;
   return {
     child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    logs: () => logRecords(stderr),
-    exited,
+    stdout: () => cli.output().stdout,
+    stderr: () => cli.output().stderr,
+    logs: () => logRecords(cli.output().stderr),
+    exited: cli.exited.then(({ code, signal }) => ({ code, signal })),
     kill: (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+}
+
+export const LEASE_NAMESPACE = 'kube-system';
+
+/** A `run` replica with leader election on short durations (lease 2 s, renew 1.5 s, retry 250 ms). */
+export function startReplica(sb: Sandbox, identity: string, extra: readonly string[] = []): CliProcess {
+  return spawnCli([
+    'run',
+    ...sb.flags(),
+    '--leader-elect-namespace',
+    LEASE_NAMESPACE,
+    '--leader-elect-identity',
+    identity,
+    '--leader-elect-lease-duration',
+    '2s',
+    '--leader-elect-renew-deadline',
+    '1500ms',
+    '--leader-elect-retry-period',
+    '250ms',
+    '--debounce',
+    '50ms',
+    '--bind-address',
+    '127.0.0.1:0',
+    ...extra,
+  ]);
 }

@@ -14,7 +14,13 @@ export interface TableSnapshot {
   readonly ref: TableRef;
   readonly etag: string;
   readonly location: string;
+  /** Every route as read, each with its own provisioningState. */
   readonly routes: readonly Route[];
+  /**
+   * The table's provisioningState as read (Succeeded, Updating, Failed, ...). Azure stores a PUT's body as the
+   * goal state at once, so a table that is not Succeeded may hold routes that are not in effect (DESIGN 2.4).
+   */
+  readonly provisioningState: string;
   /** How many subnets the table is associated with. 0 means its routes have no effect. */
   readonly subnetCount: number;
   /** The table exactly as Azure returned it. Opaque to callers; the store writes it back with only our changes. */

@@ -13,7 +13,13 @@ export interface NodeInfo {
   /** status.addresses of type InternalIP, in the order the kubelet reported them. */
   readonly internalIPs: readonly string[];
   /** The current NetworkUnavailable condition, if the node has one. */
-  readonly networkUnavailable?: { readonly status: string; readonly reason?: string | undefined } | undefined;
+  readonly networkUnavailable?:
+    | {
+        readonly status: string;
+        readonly reason?: string | undefined;
+        readonly message?: string | undefined;
+      }
+    | undefined;
 }
 
 /** A route as Azure holds it (the fields we read; the store keeps everything else untouched). */
@@ -23,6 +29,12 @@ export interface Route {
   /** VirtualAppliance, None, Internet, VnetLocal, VirtualNetworkGateway, or whatever Azure adds later. */
   readonly nextHopType: string;
   readonly nextHopIpAddress?: string | undefined;
+  /**
+   * Azure's provisioningState of the route as read (Succeeded, Updating, Failed, ...). Absent only in
+   * hand-built inputs, where it reads as Succeeded. A route counts as in place only when it and its table read
+   * Succeeded (DESIGN 2.4).
+   */
+  readonly provisioningState?: string | undefined;
 }
 
 /** A route some node wants in every table. */
@@ -45,7 +57,11 @@ export type SkipReason =
   | 'OutsideClusterCIDR'
   | 'PrefixTooBroad'
   | 'NoInternalIP'
-  | 'DuplicatePodCIDR';
+  | 'DuplicatePodCIDR'
+  /** Overlaps another node's pod CIDR without being equal to it (nested in it, or containing it). */
+  | 'OverlappingPodCIDR'
+  /** Equals or contains a --cluster-cidr range: a route for it would capture every node's traffic. */
+  | 'CoversClusterCIDR';
 
 /** A node (or one of its pod CIDRs) that gets no route, and why. */
 export interface SkippedNode {
@@ -82,7 +98,26 @@ export interface RouteConflict {
   readonly kind: 'PrefixHeldByForeignRoute' | 'NameHeldByForeignRoute';
 }
 
-/** What to do to one table. Only create/update/delete change it. */
+/** A desired route that Azure refused (a 400 naming it), set aside so the rest of the table is written. */
+export interface RejectedRoute {
+  readonly desired: DesiredRoute;
+  /** Azure's message, as it gave it. */
+  readonly message: string;
+}
+
+/** What the planner knows of the table beyond its routes. */
+export interface PlanContext {
+  /** The table's provisioningState as read; absent reads as Succeeded. */
+  readonly tableProvisioningState?: string | undefined;
+  /**
+   * Canonical prefixes whose route Azure refused in this round, with Azure's message. Their desired routes are
+   * neither created nor updated: they land in TablePlan.rejected, and an existing route for the prefix stays
+   * exactly as it is.
+   */
+  readonly rejected?: ReadonlyMap<string, string> | undefined;
+}
+
+/** What to do to one table. Only create/update/delete change it, and redrive rewrites it as it is. */
 export interface TablePlan {
   readonly creates: readonly { readonly route: Route; readonly desired: DesiredRoute }[];
   readonly updates: readonly RouteUpdate[];
@@ -98,15 +133,29 @@ export interface TablePlan {
    * desired nor deleted). Optional so hand-built plans need not list it; the planner always fills it.
    */
   readonly frozen?: readonly Route[] | undefined;
+  /**
+   * The table, or a route of ours that the plan keeps, does not read Succeeded (a write that failed, or one
+   * still running when its writer died). A guarded PUT must re-drive the table even when nothing else changes,
+   * and its keeps count as in place only once that PUT has Succeeded. Optional for hand-built plans.
+   */
+  readonly redrive?: boolean | undefined;
+  /** Desired routes Azure refused (PlanContext.rejected). Optional for hand-built plans. */
+  readonly rejected?: readonly RejectedRoute[] | undefined;
 }
 
 export interface PlannerConfig {
-  /** Canonical cluster CIDRs; empty means "ownership by route name only" (DESIGN 2.1). */
+  /**
+   * Canonical cluster CIDRs, never empty (--cluster-cidr is required, DESIGN 2.1). A route is ours iff its
+   * prefix lies inside one of them.
+   */
   readonly clusterCIDRs: readonly string[];
   /** Azure's limit is 400 routes per table. */
   readonly routeLimit: number;
-  /** Without clusterCIDRs, pod CIDRs broader than these prefix lengths are refused. */
-  readonly minPrefixLength: { readonly v4: number; readonly v6: number };
+  /**
+   * --node-cidr-mask-size-ipv4 / -ipv6 (kube-controller-manager's names; defaults 24 and 64): a pod CIDR
+   * broader than these is refused (DESIGN 2.3).
+   */
+  readonly nodeMaskSize: { readonly v4: number; readonly v6: number };
 }
 
 /** Our changes to one table, by route name. Every other route is written back exactly as read. */

@@ -15,7 +15,7 @@ import { ReconcileLoop, type RunOutcome } from './loop.ts';
 import { createMetrics, observeReport, type Metrics } from './metrics.ts';
 import { reconcile } from './reconcile.ts';
 import type { SyncReport } from './report.ts';
-import type { Timers } from './timers.ts';
+import type { Timers } from '../support/timers.ts';
 
 export interface ControllerDeps {
   readonly kubeConfig: KubeConfig;

@@ -3,7 +3,7 @@
 // (bounded by a maximum delay), never runs two at once, re-runs if something changed meanwhile, resyncs
 // periodically, and backs off with jitter after a failure.
 import type { Logger } from 'pino';
-import type { Timers } from './timers.ts';
+import type { Timers } from '../support/timers.ts';
 
 export interface LoopOptions {
   /** Quiet time after the last trigger before reconciling. */

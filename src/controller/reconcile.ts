@@ -10,7 +10,7 @@ import { hasChanges, planTable, tableChanges } from '../domain/planner.ts';
 import type { DesiredState, NodeInfo, PlannerConfig, Route, TablePlan } from '../domain/types.ts';
 import type { EventRecorder, NodeStatusWriter } from '../kube/types.ts';
 import { mapLimit } from './concurrency.ts';
-import { sleepWith, type Timers } from './timers.ts';
+import { sleepWith, type Timers } from '../support/timers.ts';
 import {
   REPORT_SCHEMA_VERSION,
   type ConditionRow,

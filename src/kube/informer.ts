@@ -7,7 +7,7 @@
 // watch through a fresh undici Agent. client-node's Watch (watch.js) is still used for the streaming itself.
 import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
+import { realTimers, sleepWith, type Timers } from '../support/timers.ts';
 import type { NodeInfo } from '../domain/types.ts';
 import { KubeError, callOptions, serverForMessages, toKubeError, withSharedDispatcher } from './client.ts';
 import { toNodeInfo } from './nodes.ts';

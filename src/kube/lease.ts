@@ -16,7 +16,7 @@ import {
   type V1Lease,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { realTimers, sleepWith, type Timers } from '../controller/timers.ts';
+import { realTimers, sleepWith, type Timers } from '../support/timers.ts';
 import { KubeError, callOptions, serverForMessages, toKubeError, withSharedDispatcher } from './client.ts';
 
 export interface LeaderElectorOptions {

@@ -11,7 +11,7 @@ import { INSECURE_TEST_TOKEN, InsecureTestCredential } from '../../src/azure/cre
 import type { RouteTableStoreOptions } from '../../src/azure/store.ts';
 import { loadRunConfig, type RunConfig, type RunFlags } from '../../src/config/run.ts';
 import { startController, type RunningController } from '../../src/controller/controller.ts';
-import { realTimers } from '../../src/controller/timers.ts';
+import { realTimers } from '../../src/support/timers.ts';
 import { desiredRoutes } from '../../src/domain/desired.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { toNodeInfo } from '../../src/kube/nodes.ts';

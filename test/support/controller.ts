@@ -5,7 +5,7 @@ import { createCredential } from '../../src/azure/credentials.ts';
 import type { RouteTableStore } from '../../src/azure/types.ts';
 import { loadRunConfig, type RunFlags } from '../../src/config/run.ts';
 import { startController, type RunningController } from '../../src/controller/controller.ts';
-import { realTimers } from '../../src/controller/timers.ts';
+import { realTimers } from '../../src/support/timers.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { CLUSTER_CIDR, RESOURCE_GROUP, SUBSCRIPTION, TABLE, type Sandbox } from './sandbox.ts';
 

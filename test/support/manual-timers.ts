@@ -1,4 +1,4 @@
-import type { Timers } from '../../src/controller/timers.ts';
+import type { Timers } from '../../src/support/timers.ts';
 
 /**
  * A manual clock for tests: time moves only when the test calls advance(), and due timers fire in order.

@@ -1,7 +1,7 @@
 import { createCredential } from '../../azure/credentials.ts';
 import { loadRunConfig, type RunFlags } from '../../config/run.ts';
 import { startController } from '../../controller/controller.ts';
-import { realTimers } from '../../controller/timers.ts';
+import { realTimers } from '../../support/timers.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { createLogger } from '../logger.ts';
 import type { CliIo } from '../program.ts';

@@ -3,7 +3,7 @@ import { createRouteTableStore } from '../../azure/store.ts';
 import { loadSyncConfig, type SyncFlags } from '../../config/load.ts';
 import type { SyncConfig } from '../../config/types.ts';
 import { reconcile } from '../../controller/reconcile.ts';
-import { realTimers } from '../../controller/timers.ts';
+import { realTimers } from '../../support/timers.ts';
 import type { SyncReport } from '../../controller/report.ts';
 import { createKubeClient, loadKubeConfig } from '../../kube/client.ts';
 import { createLogger } from '../logger.ts';

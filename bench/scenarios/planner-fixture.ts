@@ -46,6 +46,6 @@ export function plannerFixture(
   return {
     nodes,
     routes,
-    config: { clusterCIDRs: [clusterCidr], routeLimit: n + 10, minPrefixLength: { v4: 16, v6: 48 } },
+    config: { clusterCIDRs: [clusterCidr], routeLimit: n + 10, nodeMaskSize: { v4: 24, v6: 64 } },
   };
 }

@@ -45,7 +45,7 @@ export function addCommonOptions(cmd: Command): Command {
     )
     .option(
       '--cluster-cidr <cidrs>',
-      "the cluster's pod range(s), comma-separated or repeated; routes inside them are ours. Without it, only routes named by our scheme are ours",
+      "REQUIRED: the cluster's pod range(s) (kube-controller-manager --cluster-cidr, kubeadm networking.podSubnet), comma-separated or repeated; routes inside them are ours, every other route is left alone",
       collect,
     )
     .addOption(
@@ -73,14 +73,14 @@ export function addCommonOptions(cmd: Command): Command {
     )
     .option('--route-limit <n>', 'most routes one table may hold (Azure: 400)', '400')
     .option(
-      '--min-prefix-length-ipv4 <n>',
-      'without --cluster-cidr, refuse IPv4 pod CIDRs broader than this prefix length',
-      '16',
+      '--node-cidr-mask-size-ipv4 <n>',
+      "refuse IPv4 pod CIDRs broader than this prefix length (kube-controller-manager's flag of the same name)",
+      '24',
     )
     .option(
-      '--min-prefix-length-ipv6 <n>',
-      'without --cluster-cidr, refuse IPv6 pod CIDRs broader than this prefix length',
-      '48',
+      '--node-cidr-mask-size-ipv6 <n>',
+      "refuse IPv6 pod CIDRs broader than this prefix length (kube-controller-manager's flag of the same name)",
+      '64',
     )
     .option(
       '--allow-empty-node-list',

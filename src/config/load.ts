@@ -34,8 +34,8 @@ export interface CommonFlags {
   nodeConditions?: boolean;
   logLevel?: string;
   routeLimit?: string;
-  minPrefixLengthIpv4?: string;
-  minPrefixLengthIpv6?: string;
+  nodeCidrMaskSizeIpv4?: string;
+  nodeCidrMaskSizeIpv6?: string;
   allowEmptyNodeList?: boolean;
   maxWriteAttempts?: string;
   operationTimeout?: string;
@@ -132,15 +132,16 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
       clusterCIDRs,
       routeLimit:
         flags.routeLimit === undefined ? 400 : parseInteger('--route-limit', flags.routeLimit, 1, 100_000),
-      minPrefixLength: {
+      // kube-controller-manager's flags and defaults: a pod CIDR broader than the node mask is refused.
+      nodeMaskSize: {
         v4:
-          flags.minPrefixLengthIpv4 === undefined
-            ? 16
-            : parseInteger('--min-prefix-length-ipv4', flags.minPrefixLengthIpv4, 1, 32),
+          flags.nodeCidrMaskSizeIpv4 === undefined
+            ? 24
+            : parseInteger('--node-cidr-mask-size-ipv4', flags.nodeCidrMaskSizeIpv4, 1, 32),
         v6:
-          flags.minPrefixLengthIpv6 === undefined
-            ? 48
-            : parseInteger('--min-prefix-length-ipv6', flags.minPrefixLengthIpv6, 1, 128),
+          flags.nodeCidrMaskSizeIpv6 === undefined
+            ? 64
+            : parseInteger('--node-cidr-mask-size-ipv6', flags.nodeCidrMaskSizeIpv6, 1, 128),
       },
     },
     kubeconfig,
@@ -314,10 +315,8 @@ function parseTableSpec(
 function resolveClusterCidrs(values: readonly string[], warnings: string[]): string[] {
   const out: string[] = [];
   if (values.some((v) => v.trim() === '')) {
-    // An empty value (often an unset shell variable) would silently switch ownership to route names only.
-    throw new ConfigError(
-      "--cluster-cidr: the value is empty; give the cluster's pod range(s), e.g. 10.244.0.0/16, or leave the flag out to own routes by name only",
-    );
+    // An empty value is most often an unset shell variable: name it rather than report a missing flag.
+    throw new ConfigError(`--cluster-cidr: the value is empty; ${CLUSTER_CIDR_HELP}`);
   }
   for (const item of values.flatMap((v) => v.split(','))) {
     const text = item.trim();
@@ -338,8 +337,19 @@ function resolveClusterCidrs(values: readonly string[], warnings: string[]): str
     }
     if (!out.includes(parsed.cidr)) out.push(parsed.cidr);
   }
+  if (out.length === 0) {
+    // DESIGN 2.1: ownership is by range only. Without the range nothing can be told ours from another
+    // cluster's routes of the same name scheme, so refuse to run rather than guess (upstream requires it too).
+    throw new ConfigError(`--cluster-cidr is required; ${CLUSTER_CIDR_HELP}`);
+  }
   return out;
 }
+
+const CLUSTER_CIDR_HELP =
+  "give the cluster's pod range(s), e.g. --cluster-cidr 10.244.0.0/16 (dual-stack: 10.244.0.0/16,fd00:10:244::/56). " +
+  "It is kube-controller-manager's --cluster-cidr, kubeadm's networking.podSubnet " +
+  '(kubectl -n kube-system get configmap kubeadm-config -o yaml), or 10.200.0.0/16 in Kubernetes the Hard Way. ' +
+  'Routes inside it are ours; every other route is left alone';
 
 function credentialFrom(json: AzureJson, tenantId: string | undefined): CredentialSpec {
   const need = (key: keyof AzureJson, value: string | undefined, mode: string): string => {

@@ -44,10 +44,16 @@ function withAzureJson(json: unknown, flags: SyncFlags = {}, env: Record<string,
 }
 
 /** The least a sync needs: one table, its group and subscription. */
-const MINIMAL: SyncFlags = { subscriptionId: SUB, resourceGroup: 'rg', routeTable: ['routes'] };
+const MINIMAL: SyncFlags = {
+  subscriptionId: SUB,
+  resourceGroup: 'rg',
+  routeTable: ['routes'],
+  clusterCidr: ['10.244.0.0/16'],
+};
 
+/** Loads with --cluster-cidr 10.244.0.0/16 unless the flags give their own (it is required; tested below). */
 function load(flags: SyncFlags, env: Environment = environment()) {
-  return loadSyncConfig(flags, env);
+  return loadSyncConfig({ ...flags, clusterCidr: flags.clusterCidr ?? ['10.244.0.0/16'] }, env);
 }
 
 /** The ConfigError a load throws (fails the test when it does not throw one). */
@@ -80,9 +86,9 @@ describe('defaults', () => {
       pollIntervalMs: 2_000,
     });
     expect(config.planner).toEqual({
-      clusterCIDRs: [],
+      clusterCIDRs: ['10.244.0.0/16'],
       routeLimit: 400,
-      minPrefixLength: { v4: 16, v6: 48 },
+      nodeMaskSize: { v4: 24, v6: 64 },
     });
     expect(config).toMatchObject({
       kubeconfig: undefined,
@@ -106,8 +112,8 @@ describe('defaults', () => {
       nodeConditions: false,
       logLevel: 'DEBUG',
       routeLimit: '1000',
-      minPrefixLengthIpv4: '20',
-      minPrefixLengthIpv6: '64',
+      nodeCidrMaskSizeIpv4: '20',
+      nodeCidrMaskSizeIpv6: '56',
       allowEmptyNodeList: true,
       maxWriteAttempts: '9',
       operationTimeout: '90s',
@@ -125,7 +131,7 @@ describe('defaults', () => {
       dryRun: true,
       output: 'json',
       createRouteTable: true,
-      planner: { clusterCIDRs: ['10.200.0.0/16'], routeLimit: 1000, minPrefixLength: { v4: 20, v6: 64 } },
+      planner: { clusterCIDRs: ['10.200.0.0/16'], routeLimit: 1000, nodeMaskSize: { v4: 20, v6: 56 } },
     });
     expect(config.azure).toMatchObject({
       location: 'westeurope',
@@ -142,7 +148,7 @@ describe('defaults', () => {
     expect(Object.isFrozen(config.azure.routeTables[1])).toBe(true);
     expect(Object.isFrozen(config.azure.credential)).toBe(true);
     expect(Object.isFrozen(config.planner.clusterCIDRs)).toBe(true);
-    expect(Object.isFrozen(config.planner.minPrefixLength)).toBe(true);
+    expect(Object.isFrozen(config.planner.nodeMaskSize)).toBe(true);
     expect(Object.isFrozen(config.warnings)).toBe(true);
     expect(() => {
       (config.azure.routeTables as unknown as unknown[]).push({});
@@ -354,6 +360,19 @@ describe('--route-table', () => {
 });
 
 describe('--cluster-cidr', () => {
+  it('is required: without it the load fails with one line naming the flag and where its value lives', () => {
+    const { clusterCidr: _omitted, ...withoutCidr } = MINIMAL;
+    const error = configError(() => loadSyncConfig(withoutCidr, environment()));
+    expect(error.message).toMatch(/^--cluster-cidr is required; /);
+    expect(error.message).toContain('kube-controller-manager');
+    expect(error.message).toContain('networking.podSubnet');
+    expect(error.message).toContain('10.200.0.0/16');
+    // A value that is only separators leaves no range either.
+    expect(configError(() => load({ ...MINIMAL, clusterCidr: [','] })).message).toMatch(
+      /^--cluster-cidr is required; /,
+    );
+  });
+
   it('masks host bits with a warning, as kube-controller-manager does', () => {
     const config = load({ ...MINIMAL, clusterCidr: ['ace:cab:deca::/8'] });
     expect(config.planner.clusterCIDRs).toEqual(['a00::/8']);
@@ -728,8 +747,8 @@ describe('numbers, durations and choices name the flag', () => {
   it('integers, with their ranges', () => {
     for (const [flag, key, bad] of [
       ['--route-limit', 'routeLimit', ['0', 'many', '1.5', '-3', '100001']],
-      ['--min-prefix-length-ipv4', 'minPrefixLengthIpv4', ['0', '33', 'x']],
-      ['--min-prefix-length-ipv6', 'minPrefixLengthIpv6', ['0', '129', '']],
+      ['--node-cidr-mask-size-ipv4', 'nodeCidrMaskSizeIpv4', ['0', '33', 'x']],
+      ['--node-cidr-mask-size-ipv6', 'nodeCidrMaskSizeIpv6', ['0', '129', '']],
       ['--max-write-attempts', 'maxWriteAttempts', ['0', '101', '2e1']],
     ] as const) {
       for (const value of bad) {

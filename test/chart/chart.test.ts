@@ -190,8 +190,11 @@ const azureBase = {
   resourceGroup: 'kubernetes',
   routeTables: ['kubernetes-routes', 'other-rg/extra-routes'],
 };
+/** The one value the chart requires (DESIGN 2.1: --cluster-cidr is required). */
+const REQUIRED = { clusterCIDRs: ['10.200.0.0/16'] };
 const VARIANTS = {
-  defaults: {},
+  /** The defaults, plus the one required value. */
+  defaults: REQUIRED,
   managedIdentity: {
     azure: { ...azureBase, identity: { type: 'managedIdentity', clientId: CLIENT } },
     clusterCIDRs: ['10.200.0.0/16', 'fd00:10:200::/56'],
@@ -201,6 +204,7 @@ const VARIANTS = {
     clusterCIDRs: ['10.200.0.0/16'],
   },
   workloadIdentityNoWebhook: {
+    ...REQUIRED,
     azure: {
       ...azureBase,
       identity: {
@@ -212,6 +216,7 @@ const VARIANTS = {
     },
   },
   servicePrincipal: {
+    ...REQUIRED,
     azure: {
       ...azureBase,
       identity: {
@@ -224,6 +229,7 @@ const VARIANTS = {
     syncJob: { enabled: true },
   },
   azureJsonSecret: {
+    ...REQUIRED,
     azure: {
       identity: {
         type: 'azureJsonSecret',
@@ -233,6 +239,7 @@ const VARIANTS = {
     syncJob: { enabled: true, mode: 'cronjob' },
   },
   single: {
+    ...REQUIRED,
     replicaCount: 1,
     leaderElection: { enabled: false },
     controller: { nodeConditions: false, allowEmptyNodeList: true, logLevel: 'debug' },
@@ -240,11 +247,13 @@ const VARIANTS = {
     dnsPolicy: 'Default',
   },
   syncHookDryRun: {
+    ...REQUIRED,
     azure: { ...azureBase, location: 'westeurope' },
     controller: { nodeConditions: false },
     syncJob: { enabled: true, mode: 'hook', dryRun: true, createRouteTable: true, output: 'json' },
   },
   hostNetworkMetrics: {
+    ...REQUIRED,
     azure: { ...azureBase, cloud: 'AzureChinaCloud' },
     hostNetwork: { enabled: true, port: 10299 },
     metrics: {
@@ -270,15 +279,15 @@ const variants = () => Object.keys(VARIANTS) as Variant[];
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('helm lint', () => {
-  it('is clean with the defaults and with every feature on, also with --strict', async () => {
+  it('is clean with the defaults (plus the required clusterCIDRs) and with every feature on, also with --strict', async () => {
     const everything = valuesFile({
       ...VARIANTS.hostNetworkMetrics,
       syncJob: { enabled: true, mode: 'cronjob', dryRun: true },
       azure: { ...azureBase, identity: { type: 'workloadIdentity', clientId: CLIENT } },
     });
     const results = await Promise.all([
-      helm(['lint', CHART]),
-      helm(['lint', CHART, '--strict']),
+      helm(['lint', CHART, '-f', valuesFile(REQUIRED)]),
+      helm(['lint', CHART, '--strict', '-f', valuesFile(REQUIRED)]),
       helm(['lint', CHART, '--strict', '-f', everything]),
     ]);
     for (const result of results) {
@@ -756,6 +765,20 @@ describe('invalid values', () => {
     ],
     ['a value outside its enum', { azure: { identity: { type: 'password' } } }, /azure\.identity\.type/],
     ['a malformed duration', { controller: { resyncPeriod: '1 minute' } }, /controller\.resyncPeriod/],
+    ['no clusterCIDRs (the defaults alone)', {}, /clusterCIDRs: Array must have at least 1 items/],
+    ['an empty clusterCIDRs', { clusterCIDRs: [] }, /clusterCIDRs: Array must have at least 1 items/],
+    [
+      'a prefix length past /32',
+      { clusterCIDRs: ['10.200.0.0/33'] },
+      /clusterCIDRs\.0: Does not match pattern/,
+    ],
+    ['an octet past 255', { clusterCIDRs: ['10.256.0.0/16'] }, /clusterCIDRs\.0: Does not match pattern/],
+    [
+      'a prefix length past /128',
+      { clusterCIDRs: ['fd00::/129'] },
+      /clusterCIDRs\.0: Does not match pattern/,
+    ],
+    ['no prefix length', { clusterCIDRs: ['10.200.0.0'] }, /clusterCIDRs\.0: Does not match pattern/],
   ];
   it.each(cases)('are rejected by the schema: %s', async (_, values, message) => {
     const result = await helm(['template', RELEASE, CHART, '-f', valuesFile(values)]);
@@ -778,7 +801,9 @@ describe('invalid values', () => {
       [{ azure: { identity: { type: 'azureJsonSecret' } } }, /azureJson\.existingSecret/],
     ];
     const results = await Promise.all(
-      cases.map(([values]) => helm(['template', RELEASE, CHART, '-f', valuesFile(values)])),
+      cases.map(([values]) =>
+        helm(['template', RELEASE, CHART, '-f', valuesFile({ ...REQUIRED, ...values })]),
+      ),
     );
     results.forEach((result, i) => {
       expect(result.code).not.toBe(0);

@@ -161,9 +161,10 @@ test/chart checks every rendered argument against buildProgram().
 {{- range $az.routeTables }}
 - {{ printf "--route-table=%s" . | quote }}
 {{- end }}
-{{- with .Values.clusterCIDRs }}
-- {{ printf "--cluster-cidr=%s" (join "," .) | quote }}
+{{- if not .Values.clusterCIDRs }}
+{{- fail "clusterCIDRs is required: set it to the cluster's pod range(s), e.g. --set 'clusterCIDRs={10.244.0.0/16}' (kube-controller-manager --cluster-cidr, kubeadm networking.podSubnet)" }}
 {{- end }}
+- {{ printf "--cluster-cidr=%s" (join "," .Values.clusterCIDRs) | quote }}
 {{- with $az.location }}
 - {{ printf "--location=%s" . | quote }}
 {{- end }}
@@ -175,8 +176,8 @@ test/chart checks every rendered argument against buildProgram().
 - "--no-node-conditions"
 {{- end }}
 - {{ printf "--route-limit=%d" (int $c.routeLimit) | quote }}
-- {{ printf "--min-prefix-length-ipv4=%d" (int $c.minPrefixLengthIPv4) | quote }}
-- {{ printf "--min-prefix-length-ipv6=%d" (int $c.minPrefixLengthIPv6) | quote }}
+- {{ printf "--node-cidr-mask-size-ipv4=%d" (int $c.nodeCIDRMaskSizeIPv4) | quote }}
+- {{ printf "--node-cidr-mask-size-ipv6=%d" (int $c.nodeCIDRMaskSizeIPv6) | quote }}
 {{- if $c.allowEmptyNodeList }}
 - "--allow-empty-node-list"
 {{- end }}

@@ -9,8 +9,20 @@ export interface FaultContext {
 
 /** Faults that shape the async operation a request starts, rather than answering the request. */
 export type LroFault = Extract<Fault, { kind: 'lroFailed' } | { kind: 'lroNeverFinishes' }>;
+/** Faults that refuse one route of a write's body. */
+export type RefuseRouteFault = Extract<Fault, { kind: 'refuseRoute' }>;
 /** Faults that answer the request instead of the simulator. */
-export type ResponderFault = Exclude<Fault, LroFault | { kind: 'latency' }>;
+export type ResponderFault = Exclude<Fault, LroFault | RefuseRouteFault | { kind: 'latency' }>;
+
+/** A route of a write's body, as refusal faults look at it. */
+export interface RouteOfBody {
+  readonly name: string;
+  readonly id: string;
+  /** Canonical CIDR, or the service tag lower-cased. */
+  readonly prefixKey: string;
+  readonly addressPrefix: string;
+  readonly nextHopIpAddress?: string | undefined;
+}
 
 interface Entry {
   readonly id: number;
@@ -26,6 +38,9 @@ export class FaultRegistry implements FaultControl {
   add(fault: Fault): FaultHandle {
     if (fault.times !== undefined && (!Number.isInteger(fault.times) || fault.times < 1)) {
       throw new RangeError(`fault.times must be a positive integer, got ${fault.times}`);
+    }
+    if (fault.kind === 'refuseRoute' && fault.route === undefined && fault.prefix === undefined) {
+      throw new RangeError('a refuseRoute fault needs a route name or a prefix');
     }
     const entry: Entry = { id: this.#nextId++, fault, hits: 0, removed: false };
     this.#entries.push(entry);
@@ -56,7 +71,12 @@ export class FaultRegistry implements FaultControl {
   takeResponder(context: FaultContext): { readonly id: number; readonly fault: ResponderFault } | undefined {
     for (const entry of this.#matching(context)) {
       const fault = entry.fault;
-      if (fault.kind === 'latency' || fault.kind === 'lroFailed' || fault.kind === 'lroNeverFinishes')
+      if (
+        fault.kind === 'latency' ||
+        fault.kind === 'lroFailed' ||
+        fault.kind === 'lroNeverFinishes' ||
+        fault.kind === 'refuseRoute'
+      )
         continue;
       this.#apply(entry);
       return { id: entry.id, fault };
@@ -71,6 +91,28 @@ export class FaultRegistry implements FaultControl {
       if (fault.kind !== 'lroFailed' && fault.kind !== 'lroNeverFinishes') continue;
       this.#apply(entry);
       return fault;
+    }
+    return undefined;
+  }
+
+  /** The first refusal that matches the request and one of the routes its body holds, with that route. */
+  takeRefusal(
+    context: FaultContext,
+    routes: readonly RouteOfBody[],
+    canonicalPrefix: (prefix: string) => string,
+  ): { readonly fault: RefuseRouteFault; readonly route: RouteOfBody } | undefined {
+    for (const entry of this.#matching(context)) {
+      const fault = entry.fault;
+      if (fault.kind !== 'refuseRoute') continue;
+      const wantedPrefix = fault.prefix === undefined ? undefined : canonicalPrefix(fault.prefix);
+      const route = routes.find(
+        (r) =>
+          (fault.route === undefined || r.name.toLowerCase() === fault.route.toLowerCase()) &&
+          (wantedPrefix === undefined || r.prefixKey === wantedPrefix),
+      );
+      if (!route) continue;
+      this.#apply(entry);
+      return { fault, route };
     }
     return undefined;
   }

@@ -47,6 +47,15 @@ export function validateName(name: string): void {
   }
 }
 
+/** Azure's refusal of a next hop it will not route to; also the default of the refuseRoute fault. */
+export function invalidNextHop(routeId: string, nextHopIpAddress: string): ArmError {
+  return badRequest(
+    'InvalidNextHopIpAddress',
+    `The next hop IP address '${nextHopIpAddress}' of resource ${routeId} is not valid for the next hop type ` +
+      "'VirtualAppliance'.",
+  );
+}
+
 function invalidFormat(detail: string): ArmError {
   return badRequest('InvalidRequestFormat', `Cannot parse the request. ${detail}`);
 }
@@ -73,33 +82,36 @@ function buildRoute(input: unknown, name: string, tableResourceId: string): Rout
     throw invalidFormat(`The properties of route ${name} must be an object.`);
   const given: JsonObject = props ?? {};
 
+  // Codes and wording follow Microsoft.Network's own errors, which name the resource by its full id.
   const addressPrefix = given['addressPrefix'];
   if (typeof addressPrefix !== 'string' || addressPrefix === '') {
-    throw badRequest('InvalidRouteAddressPrefix', `Route ${id} has no AddressPrefix.`);
+    throw badRequest(
+      'AddressPrefixStringCannotBeNullOrEmpty',
+      `IP Address Prefix cannot be null or empty in resource ${id}.`,
+    );
   }
+  const malformed = () =>
+    badRequest(
+      'InvalidAddressPrefixFormat',
+      `Address prefix ${addressPrefix} of resource ${id} is not formatted correctly. ` +
+        'It should follow CIDR notation, for example 10.0.0.0/24.',
+    );
   let prefixKey: string;
   if (/[/:]/.test(addressPrefix) || /^[0-9.]+$/.test(addressPrefix)) {
     const cidr = parseCidr(addressPrefix);
-    if (!cidr) {
-      throw badRequest(
-        'InvalidRouteAddressPrefix',
-        `Route ${id} has an invalid AddressPrefix ${addressPrefix}. The value must be a CIDR such as 10.0.0.0/24 or a service tag.`,
-      );
-    }
+    if (!cidr) throw malformed();
     if (cidr.hostBitsSet) {
       throw badRequest(
-        'InvalidRouteAddressPrefix',
-        `Route ${id} has an invalid AddressPrefix ${addressPrefix}. For the given prefix length, the address prefix should be ${cidr.canonical}.`,
+        'InvalidCIDRNotation',
+        `The address prefix ${addressPrefix} in resource ${id} has an invalid CIDR notation. ` +
+          `For the given prefix length, the address prefix should be ${cidr.canonical}.`,
       );
     }
     prefixKey = cidr.canonical;
   } else if (SERVICE_TAG_PATTERN.test(addressPrefix)) {
     prefixKey = `tag:${addressPrefix.toLowerCase()}`;
   } else {
-    throw badRequest(
-      'InvalidRouteAddressPrefix',
-      `Route ${id} has an invalid AddressPrefix ${addressPrefix}. The value must be a CIDR such as 10.0.0.0/24 or a service tag.`,
-    );
+    throw malformed();
   }
 
   const nextHopTypeGiven = given['nextHopType'];
@@ -123,14 +135,11 @@ function buildRoute(input: unknown, name: string, tableResourceId: string): Rout
     if (nextHopIpAddress === undefined) {
       throw badRequest(
         'MissingNextHopIpAddress',
-        `NextHopIpAddress cannot be Null or Empty in route ${name} when NextHopType is VirtualAppliance.`,
+        `NextHopIpAddress cannot be null or empty in resource ${id} when NextHopType is VirtualAppliance.`,
       );
     }
     if (!parseIp(nextHopIpAddress)) {
-      throw badRequest(
-        'InvalidNextHopIpAddress',
-        `Route ${id} has an invalid NextHopIpAddress ${nextHopIpAddress}. The value must be an IP address.`,
-      );
+      throw invalidNextHop(id, nextHopIpAddress);
     }
   } else if (nextHopIpAddress !== undefined) {
     throw badRequest(
@@ -209,10 +218,9 @@ function finishRoutes(
     byName.set(nameKey, route);
     const samePrefix = byPrefix.get(route.prefixKey);
     if (samePrefix) {
-      const prefix = (route.body['properties'] as JsonObject)['addressPrefix'];
       throw badRequest(
         'RouteConflict',
-        `Route ${route.id} conflicts with Route ${samePrefix.id}. Routes cannot have the same AddressPrefix ${String(prefix)}.`,
+        `Route: ${route.id} conflicts with Route: ${samePrefix.id}. Routes cannot have the same AddressPrefix.`,
       );
     }
     byPrefix.set(route.prefixKey, route);
@@ -424,32 +432,6 @@ export function routeInput(route: SimpleRoute): JsonObject {
   };
 }
 
-/** A copy of the body with provisioningState set (on the table and, if asked, on every route). */
-export function withProvisioningState(body: JsonObject, state: string, routesToo = false): JsonObject {
-  const copy = structuredClone(body);
-  const props = copy['properties'];
-  if (isObject(props)) {
-    props['provisioningState'] = state;
-    if (routesToo && Array.isArray(props['routes'])) {
-      for (const route of props['routes']) {
-        if (isObject(route) && isObject(route['properties']))
-          route['properties']['provisioningState'] = state;
-      }
-    }
-  }
-  return copy;
-}
-
-/** The table with `route` (already validated and etagged) put in place of its namesake, or appended. */
-export function replaceRoute(table: JsonObject, route: JsonObject): JsonObject {
-  const name = String(route['name']).toLowerCase();
-  const routes = routesOf(table);
-  const index = routes.findIndex((r) => String(r['name']).toLowerCase() === name);
-  if (index >= 0) routes[index] = route;
-  else routes.push(route);
-  return withRoutes(table, routes);
-}
-
 /** `next`, keeping the subnets `current` has now (subnets are read-only and may change out of band). */
 export function carrySubnets(current: JsonObject, next: JsonObject): JsonObject {
   const currentProps = isObject(current['properties']) ? current['properties'] : {};
@@ -457,4 +439,81 @@ export function carrySubnets(current: JsonObject, next: JsonObject): JsonObject 
   if (currentProps['subnets'] === undefined) delete nextProps['subnets'];
   else nextProps['subnets'] = structuredClone(currentProps['subnets']);
   return { ...next, properties: nextProps };
+}
+
+// ---- Goal state (DESIGN 5): Azure stores a write's body at once and shows its progress in provisioningState.
+
+function propertiesOf(body: JsonObject): JsonObject {
+  const props = body['properties'];
+  return isObject(props) ? props : {};
+}
+
+function routeState(route: JsonObject): unknown {
+  return propertiesOf(route)['provisioningState'];
+}
+
+/**
+ * `next` (a validated table body) as Azure shows it while the write runs: the table reads Updating, and so does
+ * every route that is new, changed, or was not Succeeded before (a re-drive of a Failed table retries those);
+ * the others keep their state. Returns the body and the (lower-cased) names of the routes the write touches.
+ */
+export function goalState(
+  next: JsonObject,
+  prior: JsonObject | undefined,
+): { readonly body: JsonObject; readonly touched: ReadonlySet<string> } {
+  const body = structuredClone(next);
+  const priorByName = new Map(routesOf(prior).map((r) => [String(r['name']).toLowerCase(), r]));
+  const touched = new Set<string>();
+  for (const route of routesOf(body)) {
+    const key = String(route['name']).toLowerCase();
+    const old = priorByName.get(key);
+    const props = propertiesOf(route);
+    if (old && routeContent(old) === routeContent(route) && routeState(old) === 'Succeeded') {
+      props['provisioningState'] = 'Succeeded';
+    } else {
+      props['provisioningState'] = 'Updating';
+      touched.add(key);
+    }
+  }
+  propertiesOf(body)['provisioningState'] = 'Updating';
+  return { body, touched };
+}
+
+/** A copy of the table with its provisioningState, and that of the named routes still in it, set. */
+export function withStates(
+  table: JsonObject,
+  tableState: string,
+  routes: ReadonlySet<string>,
+  routeStateValue: string = tableState,
+): JsonObject {
+  const body = structuredClone(table);
+  propertiesOf(body)['provisioningState'] = tableState;
+  for (const route of routesOf(body)) {
+    if (routes.has(String(route['name']).toLowerCase()))
+      propertiesOf(route)['provisioningState'] = routeStateValue;
+  }
+  return body;
+}
+
+/** The key duplicate prefixes are found by: a canonical CIDR, or a service tag lower-cased. */
+export function prefixKeyOf(prefix: string): string {
+  return parseCidr(prefix)?.canonical ?? `tag:${prefix.toLowerCase()}`;
+}
+
+/** The routes of a (validated) table body, as refusal faults look at them. */
+export function routesForRefusal(
+  table: JsonObject,
+): { name: string; id: string; prefixKey: string; addressPrefix: string; nextHopIpAddress?: string }[] {
+  return routesOf(table).map((route) => {
+    const props = propertiesOf(route);
+    const addressPrefix = String(props['addressPrefix'] ?? '');
+    const nextHop = props['nextHopIpAddress'];
+    return {
+      name: String(route['name']),
+      id: String(route['id']),
+      prefixKey: prefixKeyOf(addressPrefix),
+      addressPrefix,
+      ...(typeof nextHop === 'string' ? { nextHopIpAddress: nextHop } : {}),
+    };
+  });
 }

@@ -23,17 +23,21 @@ import {
   buildTable,
   carrySubnets,
   findRoute,
+  goalState,
+  invalidNextHop,
   isObject,
   isValidTags,
   listRoutes,
   newEtag,
-  replaceRoute,
+  prefixKeyOf,
+  routesForRefusal,
   simpleRoute,
   upsertRoute,
   validateName,
-  withProvisioningState,
+  withStates,
   withoutRoute,
 } from './model.ts';
+import { Inventory, inventoryMethodNotAllowed } from './inventory.ts';
 import { Store } from './store.ts';
 import type { OperationRecord, TableRecord } from './store.ts';
 import { Throttle } from './throttle.ts';
@@ -69,7 +73,10 @@ export interface AzureSimulator {
    * Returns the stored body.
    */
   putTable(subscriptionId: string, resourceGroup: string, name: string, seed?: SeedTable): JsonObject;
-  /** The stored body (as last committed), or undefined. */
+  /**
+   * The stored body, or undefined: the goal state of the last accepted write, with the provisioningState of the
+   * table and its routes (Updating while that write runs, Failed if it failed).
+   */
   getTable(subscriptionId: string, resourceGroup: string, name: string): JsonObject | undefined;
   /** The table's routes, simplified. Throws when the table does not exist. */
   routes(subscriptionId: string, resourceGroup: string, name: string): SimpleRoute[];
@@ -92,6 +99,8 @@ export interface AzureSimulator {
   pendingOperations(): number;
   /** Turns ARM throttling on (or off with undefined) at runtime; buckets start full. */
   setThrottling(options: ThrottlingOptions | undefined): void;
+  /** Subnets, NICs, VMs and permissions, for `doctor` (read-only through the API; seeded here). */
+  readonly inventory: Inventory;
   close(): Promise<void>;
 }
 
@@ -131,6 +140,9 @@ const ALLOWED_METHODS: Record<Target['kind'], readonly string[]> = {
 };
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** The Retry-After real Azure puts on the answer to a route-table PUT or DELETE (the recording's value). */
+const DEFAULT_LRO_RETRY_AFTER_SECONDS = 2;
+const NO_ROUTES: ReadonlySet<string> = new Set();
 const ZERO_CLIENT = '00000000-0000-0000-0000-000000000000';
 
 type MutableEntry = { -readonly [K in keyof RequestLogEntry]: RequestLogEntry[K] };
@@ -180,6 +192,7 @@ class Reply {
 
 class Simulator implements AzureSimulator {
   readonly faults: FaultRegistry;
+  readonly inventory: Inventory;
   readonly #options: AzureSimulatorOptions;
   readonly #now: () => number;
   readonly #store: Store;
@@ -203,6 +216,22 @@ class Simulator implements AzureSimulator {
         throw new RangeError(`${name} must be a non-negative number, got ${value}`);
       }
     }
+    const retryAfter = options.lroRetryAfterSeconds;
+    if (
+      retryAfter !== undefined &&
+      retryAfter !== 'none' &&
+      !(Number.isFinite(retryAfter) && retryAfter >= 0)
+    ) {
+      throw new RangeError(`lroRetryAfterSeconds must be a non-negative number or 'none', got ${retryAfter}`);
+    }
+    if (
+      options.lroFailureMode !== undefined &&
+      !['keepGoalState', 'revert'].includes(options.lroFailureMode)
+    ) {
+      throw new RangeError(
+        `lroFailureMode must be 'keepGoalState' or 'revert', got ${options.lroFailureMode}`,
+      );
+    }
     for (const [name, value] of Object.entries({
       routeLimit: options.routeLimit,
       pageSize: options.pageSize,
@@ -220,6 +249,12 @@ class Simulator implements AzureSimulator {
       defaultLocation: options.defaultLocation ?? 'westus',
     });
     this.#throttle = new Throttle(options.throttling, this.#now);
+    this.inventory = new Inventory({
+      routeTableOf: (subnetId) => this.#routeTableOf(subnetId),
+      requireGroup: (sub, rg) => void this.#store.requireGroup(sub, rg),
+      requireSubscription: (sub) => this.#store.requireSubscription(sub),
+      pageSize: options.pageSize ?? 100,
+    });
     for (const sub of options.subscriptions ?? []) this.#store.addSubscription(sub);
     for (const group of options.resourceGroups ?? []) {
       this.#store.addResourceGroup(group.subscriptionId, group.name, group.location);
@@ -343,13 +378,26 @@ class Simulator implements AzureSimulator {
     await closed;
   }
 
+  /** The table whose properties.subnets lists the subnet: Azure keeps both sides of the association. */
+  #routeTableOf(subnetId: string): string | undefined {
+    const sub = subnetId.split('/')[2] ?? '';
+    for (const record of this.#store.tables(sub)) {
+      const subnets = (record.body['properties'] as { subnets?: { id?: unknown }[] } | undefined)?.subnets;
+      if (subnets?.some((s) => String(s.id).toLowerCase() === subnetId.toLowerCase())) {
+        return String(record.body['id']);
+      }
+    }
+    return undefined;
+  }
+
   // ---- Request handling
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://simulator.invalid');
     const target = parseTarget(url.pathname);
-    const operation = operationName(method, target);
+    const inventoryMatch = target.kind === 'unknown' ? this.inventory.match(url.pathname) : undefined;
+    const operation = inventoryMatch?.operation ?? operationName(method, target);
     const entry: MutableEntry = {
       seq: ++this.#seq,
       method,
@@ -385,6 +433,12 @@ class Simulator implements AzureSimulator {
         !/^Bearer\s+\S/i.test(headerValue(req, 'authorization') ?? '')
       ) {
         throw authenticationFailed();
+      }
+      if (inventoryMatch) {
+        if (method !== 'GET') throw inventoryMethodNotAllowed(method);
+        if (!url.searchParams.get('api-version')) throw missingApiVersion();
+        reply.send(200, this.inventory.answer(inventoryMatch, url, this.#url));
+        return;
       }
       if (target.kind === 'unknown') {
         throw new ArmError(
@@ -468,39 +522,29 @@ class Simulator implements AzureSimulator {
     const record = this.#store.table(target.sub, target.rg, target.name);
     if (record) this.#refuseIfBusy(record, r.url.pathname);
     checkPreconditions(r.req, etagOf(record?.body), r.url.pathname);
+    const prior = record?.body;
     const pending = buildTable({
       identity: record ?? { subscriptionId: target.sub, resourceGroup: target.rg, name: target.name },
-      prior: record?.body,
+      prior,
       input,
       defaultLocation: this.#store.requireGroup(target.sub, target.rg).location,
       routeLimit: this.#store.options.routeLimit,
     });
+    this.#refuseRoutes(r.context, pending);
+    // Azure stores the body as the goal state at once; the operation only settles its provisioningState.
+    const { body, touched } = goalState(pending, prior);
     const lro = this.#lroOutcome(r.context);
-    let op: OperationRecord;
-    if (!record) {
-      const created = this.#store.createRecord(target.sub, target.rg, target.name, pending);
-      op = this.#store.startOperation({
-        record: created,
-        visibleState: 'Updating',
-        ...lro,
-        commit: () => {},
-        abort: () => this.#store.removeRecord(created),
-      });
-    } else {
-      op = this.#store.startOperation({
-        record,
-        visibleState: 'Updating',
-        ...lro,
-        commit: () => {
-          record.body = carrySubnets(record.body, pending);
-        },
-        abort: (status) => markFailed(record, status),
-      });
-    }
-    r.reply.send(record ? 200 : 201, withProvisioningState(pending, 'Updating', true), {
-      ...etagHeader(pending),
-      ...this.#asyncHeaders(op, r.apiVersion, false),
+    const stored = record ?? this.#store.createRecord(target.sub, target.rg, target.name, body);
+    stored.body = body;
+    const op = this.#store.startOperation({
+      record: stored,
+      ...lro,
+      commit: () => {
+        stored.body = withStates(stored.body, 'Succeeded', touched);
+      },
+      abort: () => this.#failWrite(stored, touched, prior),
     });
+    r.reply.send(record ? 200 : 201, this.#store.view(stored), this.#asyncHeaders(op, r.apiVersion, false));
   }
 
   async #deleteTable(target: TableTarget, r: Request): Promise<void> {
@@ -514,12 +558,13 @@ class Simulator implements AzureSimulator {
     }
     this.#refuseIfBusy(record, r.url.pathname);
     checkPreconditions(r.req, etagOf(record.body), r.url.pathname);
+    const prior = record.body;
+    record.body = withStates(record.body, 'Deleting', NO_ROUTES);
     const op = this.#store.startOperation({
       record,
-      visibleState: 'Deleting',
       ...this.#lroOutcome(r.context),
       commit: () => this.#store.removeRecord(record),
-      abort: (status) => markFailed(record, status),
+      abort: () => this.#failWrite(record, NO_ROUTES, prior),
     });
     r.reply.send(202, undefined, this.#asyncHeaders(op, r.apiVersion, true));
   }
@@ -542,8 +587,8 @@ class Simulator implements AzureSimulator {
     if (isValidTags(tags)) body['tags'] = { ...tags };
     body['etag'] = newEtag();
     record.body = body;
-    const view = this.#store.view(record);
-    r.reply.send(200, view, etagHeader(view));
+    // Synchronous, as the recording shows: 200 with the body, no operation, no ETag header.
+    r.reply.send(200, this.#store.view(record), { 'azure-asyncnotification': 'Enabled' });
   }
 
   #listRoutes(target: TableTarget, r: Request): void {
@@ -569,20 +614,21 @@ class Simulator implements AzureSimulator {
     this.#refuseIfBusy(record, r.url.pathname);
     const existing = findRoute(record.body, target.route);
     checkPreconditions(r.req, etagOf(existing), r.url.pathname);
-    const { route } = upsertRoute(record.body, target.route, input, this.#store.options.routeLimit);
+    const { table } = upsertRoute(record.body, target.route, input, this.#store.options.routeLimit);
+    this.#refuseRoutes(r.context, table);
+    const prior = record.body;
+    const touched = new Set([target.route.toLowerCase()]);
+    record.body = withStates(table, 'Updating', touched);
     const op = this.#store.startOperation({
       record,
-      visibleState: 'Updating',
       ...this.#lroOutcome(r.context),
       commit: () => {
-        record.body = replaceRoute(record.body, route);
+        record.body = withStates(record.body, 'Succeeded', touched);
       },
-      abort: (status) => markFailed(record, status),
+      abort: () => this.#failWrite(record, touched, prior),
     });
-    r.reply.send(existing ? 200 : 201, withProvisioningState(route, 'Updating'), {
-      ...etagHeader(route),
-      ...this.#asyncHeaders(op, r.apiVersion, false),
-    });
+    const route = findRoute(record.body, target.route) ?? {};
+    r.reply.send(existing ? 200 : 201, structuredClone(route), this.#asyncHeaders(op, r.apiVersion, false));
   }
 
   async #deleteRoute(target: RouteTarget, r: Request): Promise<void> {
@@ -596,14 +642,20 @@ class Simulator implements AzureSimulator {
       r.reply.send(204);
       return;
     }
+    const prior = record.body;
+    const touched = new Set([target.route.toLowerCase()]);
+    record.body = { ...withStates(record.body, 'Updating', touched, 'Deleting'), etag: newEtag() };
     const op = this.#store.startOperation({
       record,
-      visibleState: 'Updating',
       ...this.#lroOutcome(r.context),
       commit: () => {
-        record.body = withoutRoute(record.body, target.route);
+        const etag = record.body['etag'];
+        record.body = {
+          ...withStates(withoutRoute(record.body, target.route), 'Succeeded', NO_ROUTES),
+          etag,
+        };
       },
-      abort: (status) => markFailed(record, status),
+      abort: () => this.#failWrite(record, touched, prior),
     });
     r.reply.send(202, undefined, this.#asyncHeaders(op, r.apiVersion, true));
   }
@@ -647,6 +699,32 @@ class Simulator implements AzureSimulator {
     for (const hook of [...this.#hooks]) await hook(context);
   }
 
+  /**
+   * What a write whose operation ended Failed (or Canceled) leaves behind. By default Azure's way: the goal
+   * state stays, and the table and the routes the write touched read Failed (Microsoft.Network has no Canceled
+   * provisioning state). With lroFailureMode 'revert', the table as it was before, reading Failed.
+   */
+  #failWrite(record: TableRecord, touched: ReadonlySet<string>, prior: JsonObject | undefined): void {
+    if (this.#options.lroFailureMode !== 'revert') {
+      record.body = withStates(record.body, 'Failed', touched);
+      return;
+    }
+    if (prior === undefined) {
+      this.#store.removeRecord(record);
+      return;
+    }
+    record.body = carrySubnets(record.body, { ...withStates(prior, 'Failed', NO_ROUTES), etag: newEtag() });
+  }
+
+  /** Answers the 400 a refuseRoute fault asks for, when the body holds the route it names. */
+  #refuseRoutes(context: FaultContext, table: JsonObject): void {
+    const hit = this.faults.takeRefusal(context, routesForRefusal(table), prefixKeyOf);
+    if (!hit) return;
+    const { fault, route } = hit;
+    const fallback = invalidNextHop(route.id, route.nextHopIpAddress ?? '');
+    throw badRequest(fault.code ?? fallback.code, fault.message ?? fallback.message);
+  }
+
   #refuseIfBusy(record: TableRecord, resourceId: string): void {
     const op = this.#store.busy(record);
     if (op) {
@@ -684,9 +762,8 @@ class Simulator implements AzureSimulator {
       'azure-asyncnotification': 'Enabled',
     };
     if (withLocation) headers['location'] = `${base}/operationResults/${op.id}?api-version=${version}`;
-    if (this.#options.putRetryAfterSeconds !== undefined) {
-      headers['retry-after'] = String(this.#options.putRetryAfterSeconds);
-    }
+    const retryAfter = this.#options.lroRetryAfterSeconds ?? DEFAULT_LRO_RETRY_AFTER_SECONDS;
+    if (retryAfter !== 'none') headers['retry-after'] = String(retryAfter);
     return headers;
   }
 
@@ -853,11 +930,6 @@ function actionFor(method: string, target: Target): string {
 
 function routeNotFound(target: RouteTarget): ArmError {
   return resourceNotFound(`${TABLE_TYPE}/${target.name}/routes`, target.route, target.rg);
-}
-
-function markFailed(record: TableRecord, status: 'Failed' | 'Canceled'): void {
-  // A failed operation leaves the resource in the Failed state until the next successful write, as in Azure.
-  if (status === 'Failed') record.body = withProvisioningState(record.body, 'Failed');
 }
 
 function etagOf(body: JsonObject | undefined): string | undefined {

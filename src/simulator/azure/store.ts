@@ -10,7 +10,6 @@ import {
   normalizeLocation,
   routeInput,
   upsertRoute,
-  withProvisioningState,
   withoutRoute,
   newEtag,
 } from './model.ts';
@@ -29,9 +28,10 @@ export interface OperationRecord {
   status: OperationStatus;
   readonly outcome: 'Succeeded' | 'Failed' | 'Canceled' | 'Never';
   readonly error: { readonly code: string; readonly message: string } | undefined;
-  /** What GET shows as provisioningState while the operation runs. */
-  readonly visibleState: 'Updating' | 'Deleting';
-  /** Applies the change; dropped once the operation ends so finished operations hold no table bodies. */
+  /**
+   * Settles the change (the body was stored when the write was accepted); dropped once the operation ends so
+   * finished operations hold no table bodies.
+   */
   commit: (() => void) | undefined;
   /** Runs when the operation ends Failed or Canceled. */
   abort: ((status: 'Failed' | 'Canceled') => void) | undefined;
@@ -66,7 +66,6 @@ export interface StoreOptions {
 
 export interface StartOperation {
   readonly record: TableRecord;
-  readonly visibleState: 'Updating' | 'Deleting';
   readonly outcome: OperationRecord['outcome'];
   readonly error?: { readonly code: string; readonly message: string } | undefined;
   readonly commit: () => void;
@@ -139,12 +138,9 @@ export class Store {
     return keys.map((key) => this.#tables.get(key)).filter((r): r is TableRecord => r !== undefined);
   }
 
-  /** The table as GET shows it: provisioningState reflects a running operation. */
+  /** The table as GET shows it. The body carries its own provisioningState, and its routes'. */
   view(record: TableRecord): JsonObject {
-    const op = record.operation;
-    return op && op.status === 'InProgress'
-      ? withProvisioningState(record.body, op.visibleState)
-      : structuredClone(record.body);
+    return structuredClone(record.body);
   }
 
   /** The running operation on the table, if any. */
@@ -155,7 +151,7 @@ export class Store {
     return op.status === 'InProgress' ? op : undefined;
   }
 
-  /** Registers a table that a PUT is creating; it is visible (Updating) while the operation runs. */
+  /** Registers a table that a PUT is creating; it is visible (Updating) at once, as in Azure. */
   createRecord(subscriptionId: string, resourceGroup: string, name: string, body: JsonObject): TableRecord {
     const record: TableRecord = {
       key: tableKey(subscriptionId, resourceGroup, name),
@@ -186,7 +182,6 @@ export class Store {
       status: 'InProgress',
       outcome: start.outcome,
       error: start.error,
-      visibleState: start.visibleState,
       commit: start.commit,
       abort: start.abort,
     };

@@ -1,10 +1,13 @@
 // Public types of the Azure network API simulator.
+import type { InventoryOperation } from './inventory.ts';
 
 /** A JSON object as the simulator stores and serves it. */
 export type JsonObject = { [key: string]: unknown };
 
 /** The SDK's operation ids (the spec's operationId), used in the request log and by fault matchers. */
 export type OperationName =
+  /** Subnets, NICs, VMs and permissions (src/simulator/azure/inventory.ts). */
+  | InventoryOperation
   | 'RouteTables_Get'
   | 'RouteTables_CreateOrUpdate'
   | 'RouteTables_Delete'
@@ -69,8 +72,18 @@ export interface AzureSimulatorOptions {
   readonly pageSize?: number | undefined;
   /** Clock for operation ages, token refills and the request log. Default Date.now. */
   readonly now?: (() => number) | undefined;
-  /** When set, the initial answer to a PUT or DELETE carries this Retry-After, as real Azure does. */
-  readonly putRetryAfterSeconds?: number | undefined;
+  /**
+   * The Retry-After, in seconds, on the answer that starts a long-running operation (a PUT or DELETE of a table
+   * or route). Default 2, as the recording of real Azure shows; 'none' leaves the header off. Clients that
+   * honour it wait that long before their first poll, so fast tests set it low. Never sent on polls.
+   */
+  readonly lroRetryAfterSeconds?: number | 'none' | undefined;
+  /**
+   * What an operation that ends Failed or Canceled leaves behind. 'keepGoalState' (default, as Azure does): the
+   * body the PUT stored stays, and the table and the routes it changed read Failed. 'revert': the table goes
+   * back to what it was before the write (a failed create leaves nothing), and reads Failed.
+   */
+  readonly lroFailureMode?: 'keepGoalState' | 'revert' | undefined;
   /** Status for a write to a table whose operation is still running: 409 (default) or 429. */
   readonly busyStatus?: 409 | 429 | undefined;
   /** Retry-After, in seconds, on that busy answer. Default 1. */
@@ -121,7 +134,20 @@ export type FaultKind =
   /** 403 AuthorizationFailed naming the action (derived from the request unless given) and the scope. */
   | { readonly kind: 'forbidden'; readonly action?: string; readonly clientId?: string }
   /** 401 InvalidAuthenticationToken. */
-  | { readonly kind: 'unauthorized' };
+  | { readonly kind: 'unauthorized' }
+  /**
+   * A 400 that names one route, as Azure refuses a route it will not accept: any PUT of a table (or of a route)
+   * whose body holds a route with this name (case-insensitive) or this address prefix (compared canonically) is
+   * refused, the error naming the route by its resource id. Give `route`, `prefix`, or both (both must match).
+   * Default code InvalidNextHopIpAddress; `message` replaces the default text.
+   */
+  | {
+      readonly kind: 'refuseRoute';
+      readonly route?: string | undefined;
+      readonly prefix?: string | undefined;
+      readonly code?: string | undefined;
+      readonly message?: string | undefined;
+    };
 
 export type Fault = FaultBase & FaultKind;
 

@@ -19,6 +19,8 @@ export type AzureErrorKind =
   | 'Network'
   | 'ServerError'
   | 'OperationFailed'
+  /** The table still reads Updating (someone's write is running) after the bounded waits. */
+  | 'NotSettled'
   | 'BadRequest'
   /** The caller's AbortSignal fired (shutdown). Not a failure of Azure's. */
   | 'Aborted'
@@ -39,6 +41,7 @@ const RETRYABLE: Readonly<Record<AzureErrorKind, boolean>> = {
   Network: true,
   ServerError: true,
   OperationFailed: false,
+  NotSettled: true,
   BadRequest: false,
   Aborted: false,
   Other: false,
@@ -56,6 +59,11 @@ export interface AzureErrorInit {
   readonly operation?: string | undefined;
   /** x-ms-request-id (or correlation id), for Azure support. */
   readonly requestId?: string | undefined;
+  /**
+   * Azure's own error text (code first, then message and details), redacted. Kept apart from `message` so a
+   * refused route can be reported with exactly what Azure said.
+   */
+  readonly azureMessage?: string | undefined;
   /** Only for errors that are neither HTTP nor credential errors (they carry no request). */
   readonly cause?: unknown;
 }
@@ -69,6 +77,7 @@ export class AzureError extends Error {
   readonly retryable: boolean;
   readonly operation: string | undefined;
   readonly requestId: string | undefined;
+  readonly azureMessage: string | undefined;
 
   constructor(init: AzureErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -79,6 +88,7 @@ export class AzureError extends Error {
     this.retryable = init.retryable ?? RETRYABLE[init.kind];
     this.operation = init.operation;
     this.requestId = init.requestId;
+    this.azureMessage = init.azureMessage;
   }
 
   /** The same error with a different message (e.g. with the number of attempts appended). */
@@ -92,6 +102,7 @@ export class AzureError extends Error {
       retryable: this.retryable,
       operation: this.operation,
       requestId: this.requestId,
+      azureMessage: this.azureMessage,
       cause: this.cause,
     });
   }
@@ -171,19 +182,48 @@ export function operationFailedError(
   outcome: {
     readonly state: 'Failed' | 'Canceled';
     readonly code?: string | undefined;
-    readonly message?: string;
+    readonly message?: string | undefined;
   },
 ): AzureError {
-  const detail =
-    outcome.code || outcome.message ? ` (${[outcome.code, outcome.message].filter(Boolean).join(': ')})` : '';
+  const azure = redact([outcome.code, outcome.message?.trim()].filter(Boolean).join(': '));
   return new AzureError({
     kind: 'OperationFailed',
     code: outcome.code,
+    azureMessage: azure || undefined,
     operation: 'RouteTables_CreateOrUpdate',
     message:
-      `the write of ${describeTable(table)} ended ${outcome.state} in Azure${redact(detail)}; ` +
+      `the write of ${describeTable(table)} ended ${outcome.state} in Azure${azure ? ` (${azure})` : ''}; ` +
       'it is not counted as applied, and the next reconcile re-reads the table and tries again',
   });
+}
+
+/**
+ * A table read in a state that is not final (Updating, or any state other than Succeeded, Failed, Canceled)
+ * after every bounded wait: its routes may be someone else's write in flight, so it is never planned as settled.
+ */
+export function notSettledError(table: TableRef, state: string, reads: number, waitedMs: number): AzureError {
+  const seconds = Math.round(waitedMs / 100) / 10;
+  return new AzureError({
+    kind: 'NotSettled',
+    operation: 'RouteTables_Get',
+    message:
+      `${describeTable(table)} is still ${state || 'in an unknown provisioning state'} after ${reads} reads ` +
+      `over ${seconds}s (another write is in progress, or one whose writer died); ` +
+      'it is not planned until it settles, and the next sync retries',
+  });
+}
+
+/** One route of ours that Azure refused (a 400 naming it), set aside so the rest of the table is written. */
+export function routeRefusedMessage(
+  table: TableRef,
+  route: { readonly name: string; readonly addressPrefix: string },
+  azure: string,
+): string {
+  return (
+    `Azure refused the route "${route.name}" for ${route.addressPrefix} in ${describeTable(table)} (${azure}); ` +
+    'it was left out and the rest of the table was written: fix the node (its pod CIDR or InternalIP) ' +
+    'or the table, and the next sync tries it again'
+  );
 }
 
 /** Strips anything that looks like a token or secret from text that came from outside. */
@@ -500,7 +540,8 @@ function fromRestError(err: RestError, context: AzureErrorContext): AzureError {
     .join('; ');
   const allText = [azureMessage, detailText].filter(Boolean).join('; ');
   const retryAfterMs = retryAfterFromHeaders(headers) ?? retryAfterFromText(allText);
-  const base = { status, code, operation, requestId, retryAfterMs } as const;
+  const azureText = allText ? redact(code ? `${code}: ${allText}` : allText) : undefined;
+  const base = { status, code, operation, requestId, retryAfterMs, azureMessage: azureText } as const;
   const what = `${describeOperation(operation)} ${describeTable(table)}`;
   const azureSays = redact(allText);
   const tag = `${status}${code ? ` ${code}` : ''}`;

@@ -1,9 +1,21 @@
 // The RouteTableStore over @azure/arm-network: one GET per read, one guarded whole-table PUT per write,
 // awaited until the long-running operation says Succeeded.
+//
+// The SDK sends the PUT; we poll its operation ourselves. core-lro (3.x, read from its source) polls once at
+// once after the PUT, whatever the PUT's Retry-After says, and then every updateIntervalInMs unless a poll
+// answer carries Retry-After. Azure answers a route-table PUT with Retry-After: 2 (the recording), and the
+// operation often ends sooner or later than a fixed interval. So the poll of the Azure-AsyncOperation URL goes
+// through the client's own pipeline and HTTP client (same auth, retries, observer and abort signal), waiting
+// as each answer asks, or, with no Retry-After, 250 ms doubling up to --poll-interval.
+import { setTimeout as delay } from 'node:timers/promises';
 import { NetworkManagementClient, type Route as ArmRoute, type RouteTable } from '@azure/arm-network';
 import {
   bearerTokenAuthenticationPolicyName,
+  createDefaultHttpClient,
+  createPipelineRequest,
   isRestError,
+  RestError,
+  type HttpClient,
   type PipelinePolicy,
   type PipelineRequest,
 } from '@azure/core-rest-pipeline';
@@ -21,6 +33,7 @@ import {
   operationFailedError,
   operationOf,
   parseArmError,
+  redact,
   retryAfterFromHeaders,
   retryAfterFromText,
   timeoutError,
@@ -53,9 +66,27 @@ export interface RouteTableStoreOptions {
     readonly maxRetryDelayInMs?: number;
   };
   readonly userAgentPrefix?: string;
+  /** Waits between operation polls. Injected by tests; a real timer by default. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export const DEFAULT_SDK_MAX_RETRIES = 3;
+
+/** The first poll of an operation whose answer gave no Retry-After; doubles up to AzureConfig.pollIntervalMs. */
+export const FIRST_POLL_DELAY_MS = 250;
+
+/** The wait before the poll that follows `quietPolls` answers without Retry-After. */
+export function pollDelayMs(
+  retryAfterMs: number | undefined,
+  quietPolls: number,
+  pollIntervalMs: number,
+): number {
+  if (retryAfterMs !== undefined) return retryAfterMs;
+  const cap = Math.max(1, pollIntervalMs);
+  return Math.min(cap, FIRST_POLL_DELAY_MS * 2 ** Math.min(quietPolls, 20));
+}
+
+const TERMINAL_STATES = new Set(['succeeded', 'failed', 'canceled']);
 
 const OBSERVER_POLICY_NAME = 'azureRouteControllerObserverPolicy';
 const PLAIN_HTTP_AUTH_POLICY_NAME = 'azureRouteControllerLoopbackAuthPolicy';
@@ -71,6 +102,9 @@ export function createRouteTableStore(
   // remembers the last error body per request so messages can use the inner error codes.
   const errorBodies = new WeakMap<object, unknown>();
   const clients = new Map<string, NetworkManagementClient>();
+  // One HTTP client for the SDK's requests and our operation polls, so they share sockets.
+  const httpClient: HttpClient = createDefaultHttpClient();
+  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }));
 
   // Every token request goes through here, so a failing identity always surfaces as kind 'Credential'.
   const guardedCredential: TokenCredential = {
@@ -89,6 +123,7 @@ export function createRouteTableStore(
     if (existing) return existing;
     const client = new NetworkManagementClient(guardedCredential, subscriptionId, {
       endpoint: config.armEndpoint,
+      httpClient,
       credentials: { scopes },
       retryOptions: {
         maxRetries: options.retry?.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
@@ -157,45 +192,138 @@ export function createRouteTableStore(
     return toSnapshot(ref, table, etagHeader);
   }
 
-  /** PUT, then wait for the LRO; only a Succeeded operation resolves. */
+  /** PUT, then wait for the operation; only a Succeeded operation resolves, with the table read back. */
   async function put(
     ref: TableRef,
     table: RouteTable,
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<TableSnapshot> {
-    const poller = clientFor(ref.subscriptionId).routeTables.createOrUpdate(
-      ref.resourceGroup,
-      ref.name,
-      table,
-      {
-        requestOptions: { headers },
-        updateIntervalInMs: config.pollIntervalMs,
-        abortSignal: signal,
+    const client = clientFor(ref.subscriptionId);
+    let answer: { headers: HeaderBag; body: unknown } | undefined;
+    const poller = client.routeTables.createOrUpdate(ref.resourceGroup, ref.name, table, {
+      requestOptions: { headers },
+      abortSignal: signal,
+      onResponse: (response) => {
+        answer = { headers: response.headers, body: response.parsedBody ?? parseJson(response.bodyAsText) };
       },
-    );
-    let result: RouteTable;
-    try {
-      result = await poller.pollUntilDone({ abortSignal: signal });
-    } catch (err) {
-      // core-lro turns a Failed operation into a plain Error and a Canceled one into "Operation was
-      // canceled"; a RestError means a request failed, which toAzureError maps on its own.
-      const status = poller.operationState?.status;
-      if (!isRestError(err) && !isAbortError(err) && !(err instanceof AzureError)) {
-        if (status === 'canceled') throw operationFailedError(ref, { state: 'Canceled' });
-        if (status === 'failed') {
-          const m = /^The long-running operation has failed(?:\. ([^.\s]+)\. ([\s\S]*))?/.exec(
-            err instanceof Error ? err.message : '',
-          );
-          throw operationFailedError(ref, { state: 'Failed', code: m?.[1], message: m?.[2] });
-        }
+    });
+    // Only the PUT itself: the poller's own polling is what we replace (see the top of this file).
+    await poller.submitted();
+    if (!answer)
+      throw new AzureError({ kind: 'Other', message: `the write of ${describeTable(ref)} gave no answer` });
+    await awaitOperation(client, ref, answer, signal);
+    // The etag is read back after the write, so the snapshot returned guards the next write with Azure's
+    // current etag (the PUT's answer may predate the end of the operation).
+    return get(ref, signal);
+  }
+
+  async function awaitOperation(
+    client: NetworkManagementClient,
+    ref: TableRef,
+    answer: { headers: HeaderBag; body: unknown },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const operationUrl = answer.headers.get('azure-asyncoperation');
+    if (operationUrl === undefined) {
+      // No operation to poll: the table's own provisioningState is the truth, read until it is final.
+      let state = provisioningStateOf(answer.body);
+      for (let quiet = 0; !TERMINAL_STATES.has(state.toLowerCase()); quiet += 1) {
+        await sleep(
+          pollDelayMs(
+            quiet === 0 ? retryAfterFromHeaders(answer.headers) : undefined,
+            quiet,
+            config.pollIntervalMs,
+          ),
+          signal,
+        );
+        state = (await get(ref, signal)).provisioningState;
       }
-      throw err;
+      if (state.toLowerCase() !== 'succeeded') {
+        throw operationFailedError(ref, { state: state.toLowerCase() === 'failed' ? 'Failed' : 'Canceled' });
+      }
+      return;
     }
-    const snapshot = toSnapshot(ref, result, undefined);
-    // The final GET of the LRO carries the etag in its body; should it ever not, read it so the next
-    // write is still guarded.
-    return snapshot.etag !== '' ? snapshot : get(ref, signal);
+    const url = checkedOperationUrl(operationUrl, ref);
+    let retryAfterMs = retryAfterFromHeaders(answer.headers);
+    for (let quiet = 0; ;) {
+      await sleep(pollDelayMs(retryAfterMs, quiet, config.pollIntervalMs), signal);
+      if (retryAfterMs === undefined) quiet += 1;
+      const poll = await pollOperation(client, url, signal);
+      const status = poll.status.toLowerCase();
+      if (status === 'succeeded') return;
+      if (status === 'failed' || status === 'canceled') {
+        throw operationFailedError(ref, {
+          state: status === 'failed' ? 'Failed' : 'Canceled',
+          code: poll.error?.code,
+          message: poll.error?.message,
+        });
+      }
+      retryAfterMs = poll.retryAfterMs;
+    }
+  }
+
+  /** A token is sent only back to the Resource Manager endpoint, wherever the header points. */
+  function checkedOperationUrl(raw: string, ref: TableRef): string {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = new URL('invalid:');
+    }
+    if (url.origin !== new URL(config.armEndpoint).origin) {
+      throw new AzureError({
+        kind: 'Other',
+        operation: 'Operations_Get',
+        message:
+          `the write of ${describeTable(ref)} returned an Azure-AsyncOperation URL outside ${config.armEndpoint} ` +
+          `(${redact(url.origin === 'null' ? raw : url.origin)}); not polling it, so the write is not counted as applied`,
+      });
+    }
+    return url.href;
+  }
+
+  async function pollOperation(
+    client: NetworkManagementClient,
+    url: string,
+    signal: AbortSignal,
+  ): Promise<{ status: string; error?: { code?: string; message?: string }; retryAfterMs?: number }> {
+    const request = createPipelineRequest({
+      url,
+      method: 'GET',
+      abortSignal: signal,
+      allowInsecureConnection: config.allowInsecureEndpoint,
+    });
+    const response = await client.pipeline.sendRequest(httpClient, request);
+    const body = parseJson(response.bodyAsText);
+    if (response.status !== 200 && response.status !== 202) {
+      const armError = parseArmError(body);
+      throw Object.assign(
+        new RestError(armError?.message ?? `operation poll answered ${response.status}`, {
+          code: armError?.code,
+          statusCode: response.status,
+          request,
+          response,
+        }),
+        { details: body },
+      );
+    }
+    const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const error = parseArmError(record['error']);
+    const retryAfterMs = retryAfterFromHeaders(response.headers);
+    return {
+      // A 202 with no body is an operation still running (the Location protocol's answer).
+      status: typeof record['status'] === 'string' ? record['status'] : 'InProgress',
+      ...(error
+        ? {
+            error: {
+              ...(error.code ? { code: error.code } : {}),
+              ...(error.message ? { message: error.message } : {}),
+            },
+          }
+        : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
 
   return {
@@ -291,11 +419,35 @@ function toArmRoute(route: Route, existing: ArmRoute | undefined): ArmRoute {
   };
 }
 
+interface HeaderBag {
+  get(name: string): string | undefined;
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** provisioningState of a table body as Azure sends it (nested in properties) or as the SDK flattens it. */
+function provisioningStateOf(body: unknown): string {
+  if (typeof body !== 'object' || body === null) return '';
+  const record = body as { provisioningState?: unknown; properties?: { provisioningState?: unknown } };
+  const state = record.properties?.provisioningState ?? record.provisioningState;
+  return typeof state === 'string' ? state : '';
+}
+
 function toSnapshot(ref: TableRef, table: RouteTable, etagHeader: string | undefined): TableSnapshot {
   return {
     ref,
     etag: table.etag ?? etagHeader ?? '',
     location: table.location ?? '',
+    // Azure always sends it (the recording); only a hand-built answer omits it, and the domain reads an
+    // absent state as Succeeded too.
+    provisioningState: table.provisioningState ?? 'Succeeded',
     routes: (table.routes ?? []).map(toDomainRoute),
     subnetCount: table.subnets?.length ?? 0,
     source: table,
@@ -308,6 +460,7 @@ function toDomainRoute(route: ArmRoute): Route {
     addressPrefix: route.addressPrefix ?? '',
     nextHopType: route.nextHopType ?? '',
     ...(route.nextHopIpAddress !== undefined ? { nextHopIpAddress: route.nextHopIpAddress } : {}),
+    ...(route.provisioningState !== undefined ? { provisioningState: route.provisioningState } : {}),
   };
 }
 
@@ -378,7 +531,7 @@ function isLoopbackHost(hostname: string): boolean {
  * that only for a loopback http:// endpoint). Over plain HTTP it sends only the placeholder token of the
  * test credential, and only to a loopback host: a real token never leaves over plain HTTP.
  */
-function plainHttpAuthPolicy(
+export function plainHttpAuthPolicy(
   rawCredential: TokenCredential,
   credential: TokenCredential,
   scopes: string[],

@@ -1,4 +1,7 @@
-// Shared setup for the nock-recorded Azure adapter tests.
+// Shared setup for the nock-based Azure adapter tests. The fixtures in ./fixtures are hand-made in the
+// shape of Azure's answers, not recorded: each says so in its "source" field, and the ones for the table PUT,
+// the operation poll and the table GET take their status and header set from the real Azure traffic in
+// ../shared/azure-recordings/TestRouteTableTestSuite.json (entries 01, 02 and 03; see fixtures.test.ts).
 import { readFileSync } from 'node:fs';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import nock from 'nock';
@@ -17,14 +20,44 @@ export const API = { 'api-version': '2026-01-01' } as const;
 export const FAKE_TOKEN = 'fake-arm-token-for-tests';
 
 export interface Fixture {
+  /** Where the fixture comes from: which recording entry it derives from, or that it is hand-made. */
+  readonly source?: string;
   readonly status: number;
   readonly headers: Record<string, string>;
   readonly body?: unknown;
 }
 
-/** A recorded Azure response: status, headers and body exactly as Azure sends them. */
+/** A hand-made Azure response (status, headers and body in Azure's shape); see its "source". */
 export function fixture(name: string): Fixture {
   return JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), 'utf8')) as Fixture;
+}
+
+export interface RecordedEntry {
+  readonly RequestUri: string;
+  readonly RequestMethod: string;
+  readonly StatusCode: number;
+  readonly ResponseHeaders: Record<string, string>;
+  readonly ResponseBody: unknown;
+}
+
+/** One entry of the real Azure recording (INDEX.txt beside it lists them). */
+export function recordedEntry(index: number): RecordedEntry {
+  const url = new URL('../../../shared/azure-recordings/TestRouteTableTestSuite.json', import.meta.url);
+  const recording = JSON.parse(readFileSync(url, 'utf8')) as { Entries: RecordedEntry[] };
+  return recording.Entries[index]!;
+}
+
+/** The fixture with one header removed (header names are case-insensitive). */
+export function withoutHeader(f: Fixture, name: string): Fixture {
+  const headers = Object.fromEntries(
+    Object.entries(f.headers).filter(([k]) => k.toLowerCase() !== name.toLowerCase()),
+  );
+  return { ...f, headers };
+}
+
+/** The fixture with one header set. */
+export function withHeader(f: Fixture, name: string, value: string): Fixture {
+  return { ...f, headers: { ...withoutHeader(f, name).headers, [name]: value } };
 }
 
 /** A fixture with a different etag (header and body), for "someone else wrote the table" scenarios. */

@@ -23,23 +23,43 @@ import {
   SUB,
   TABLE_PATH,
   useNock,
+  withEtag,
+  withHeader,
+  withoutHeader,
+  type Fixture,
 } from './helpers.ts';
 
 useNock();
 
+/**
+ * The store under test. Its waits between operation polls go through an injected sleep that records what
+ * was asked and returns at once, so no test sleeps through Azure's Retry-After: 2.
+ */
 function makeStore(
   config: Partial<AzureConfig> = {},
   options: Partial<RouteTableStoreOptions> = {},
   credential = fakeCredential(),
 ) {
   const requests: AzureRequestInfo[] = [];
+  const sleeps: number[] = [];
   const store = createRouteTableStore(azureConfig(config), credential, {
     logger: silentLogger,
     onRequest: (info) => requests.push(info),
     retry: { maxRetries: 3, retryDelayInMs: 1, maxRetryDelayInMs: 5 },
+    sleep: (ms) => {
+      sleeps.push(ms);
+      // Marks where in the request sequence each wait happened.
+      requests.push({ operation: `sleep ${ms}`, status: undefined, durationMs: 0 });
+      return Promise.resolve();
+    },
     ...options,
   });
-  return { store, requests, credential };
+  return { store, requests, sleeps, credential };
+}
+
+/** The HTTP requests only (the sleep markers left out). */
+function httpOf(requests: readonly AzureRequestInfo[]): AzureRequestInfo[] {
+  return requests.filter((r) => !r.operation.startsWith('sleep '));
 }
 
 async function readTable(store: ReturnType<typeof makeStore>['store']): Promise<TableSnapshot> {
@@ -87,30 +107,35 @@ describe('read', () => {
     expect(snapshot.location).toBe('westus2');
     expect(snapshot.subnetCount).toBe(1);
     expect(snapshot.ref).toEqual(REF);
+    expect(snapshot.provisioningState).toBe('Succeeded');
     expect(snapshot.routes).toEqual([
       {
         name: 'worker-0____10200024',
         addressPrefix: '10.200.0.0/24',
         nextHopType: 'VirtualAppliance',
         nextHopIpAddress: '10.240.0.20',
+        provisioningState: 'Succeeded',
       },
       {
         name: 'worker-1____10200124',
         addressPrefix: '10.200.1.0/24',
         nextHopType: 'VirtualAppliance',
         nextHopIpAddress: '10.240.0.99',
+        provisioningState: 'Succeeded',
       },
       {
         name: 'default-via-firewall',
         addressPrefix: '0.0.0.0/0',
         nextHopType: 'VirtualAppliance',
         nextHopIpAddress: '10.240.255.4',
+        provisioningState: 'Succeeded',
       },
       {
         name: 'worker-9____10200924',
         addressPrefix: '10.200.9.0/24',
         nextHopType: 'VirtualAppliance',
         nextHopIpAddress: '10.240.0.29',
+        provisioningState: 'Succeeded',
       },
     ]);
     expect(snapshot.source).toMatchObject({
@@ -311,9 +336,14 @@ describe('write', () => {
       'worker-2____10200224 10.200.2.0/24 10.240.0.22',
     ]);
     expect(written.subnetCount).toBe(1);
+    expect(written.provisioningState).toBe('Succeeded');
+    // The first poll waits the PUT's Retry-After: 2; the in-progress answer has none, so the next wait is
+    // the backoff's first step (250 ms, capped here by pollIntervalMs: 1).
     expect(requests.map((r) => [r.operation, r.status])).toEqual([
       ['RouteTables_CreateOrUpdate', 201],
+      ['sleep 2000', undefined],
       ['Operations_Get', 200],
+      ['sleep 1', undefined],
       ['Operations_Get', 200],
       ['RouteTables_Get', 200],
     ]);
@@ -397,7 +427,7 @@ describe('write', () => {
       retryAfterMs: 1000,
       durationMs: expect.any(Number),
     });
-    expect(requests.slice(1).map((r) => [r.operation, r.status])).toEqual([
+    expect(httpOf(requests.slice(1)).map((r) => [r.operation, r.status])).toEqual([
       ['RouteTables_CreateOrUpdate', 201],
       ['Operations_Get', 200],
       ['RouteTables_Get', 200],
@@ -536,5 +566,228 @@ describe('plain HTTP to a loopback simulator', () => {
     const { store } = makeStore({ armEndpoint: LOOPBACK, tokenScope: `${LOOPBACK}/.default` });
     const err = await rejection(store.read(REF));
     expect(err.message).toMatch(/non-TLS|https/i);
+  });
+});
+
+describe('provisioning state', () => {
+  it('reads the table and each route as Azure gives them (Updating during an operation)', async () => {
+    const { store } = makeStore();
+    // The PUT's answer is the goal state with Updating (recording entry 01): a GET during the operation
+    // shows the same.
+    const put = fixture('route-table.put.201');
+    const during = { ...fixture('route-table.get'), body: put.body };
+    const scope = reply(nock(ARM).get(TABLE_PATH).query(API), during);
+    const snapshot = await store.read(REF);
+    expect(scope.isDone()).toBe(true);
+    expect(snapshot?.provisioningState).toBe('Updating');
+    expect(snapshot?.routes.map((r) => `${r.name} ${r.provisioningState}`)).toEqual([
+      'worker-0____10200024 Succeeded',
+      'worker-1____10200124 Updating',
+      'default-via-firewall Succeeded',
+      'worker-2____10200224 Updating',
+    ]);
+  });
+
+  it('reads a Failed table as Failed', async () => {
+    const { store } = makeStore();
+    const get = fixture('route-table.get');
+    const body = get.body as { properties: Record<string, unknown> };
+    const failed = {
+      ...get,
+      body: { ...body, properties: { ...body.properties, provisioningState: 'Failed' } },
+    };
+    reply(nock(ARM).get(TABLE_PATH).query(API), failed);
+    expect((await store.read(REF))?.provisioningState).toBe('Failed');
+  });
+});
+
+describe('operation polling', () => {
+  /** PUT (with the given answer), then the poll answers in order, then the final GET. */
+  function scriptWrite(put: Fixture, polls: readonly Fixture[]) {
+    reply(nock(ARM).put(TABLE_PATH).query(API), put);
+    for (const poll of polls) reply(nock(ARM).get(asyncOperationPath(put)).query(API), poll);
+    reply(nock(ARM).get(TABLE_PATH).query(API), fixture('route-table.get.after-write'));
+  }
+
+  it("never polls before the PUT's Retry-After, nor before a poll answer's Retry-After", async () => {
+    const { store, requests } = makeStore({ pollIntervalMs: 2_000 });
+    const snapshot = await readTable(store);
+    requests.length = 0;
+    const inProgress = fixture('operation.in-progress');
+    scriptWrite(fixture('route-table.put.201'), [
+      withHeader(inProgress, 'Retry-After', '3'),
+      inProgress,
+      fixture('operation.succeeded'),
+    ]);
+    await store.write(snapshot, OUR_CHANGES);
+    expect(requests.map((r) => r.operation)).toEqual([
+      'RouteTables_CreateOrUpdate',
+      'sleep 2000', // the PUT's Retry-After: 2 (as in the recording)
+      'Operations_Get',
+      'sleep 3000', // this poll answer's Retry-After: 3
+      'Operations_Get',
+      'sleep 250', // no Retry-After: the backoff starts short
+      'Operations_Get',
+      'RouteTables_Get',
+    ]);
+  });
+
+  it('with no Retry-After polls at 250 ms, 500 ms, 1 s, 2 s, then every pollIntervalMs (2 s)', async () => {
+    const { store, sleeps } = makeStore({ pollIntervalMs: 2_000 });
+    const snapshot = await readTable(store);
+    const inProgress = fixture('operation.in-progress');
+    scriptWrite(withoutHeader(fixture('route-table.put.201'), 'Retry-After'), [
+      inProgress,
+      inProgress,
+      inProgress,
+      inProgress,
+      inProgress,
+      fixture('operation.succeeded'),
+    ]);
+    await store.write(snapshot, OUR_CHANGES);
+    expect(sleeps).toEqual([250, 500, 1_000, 2_000, 2_000, 2_000]);
+  });
+
+  it('caps the backoff at a shorter pollIntervalMs', async () => {
+    const { store, sleeps } = makeStore({ pollIntervalMs: 400 });
+    const snapshot = await readTable(store);
+    const inProgress = fixture('operation.in-progress');
+    scriptWrite(withoutHeader(fixture('route-table.put.201'), 'Retry-After'), [
+      inProgress,
+      inProgress,
+      fixture('operation.succeeded'),
+    ]);
+    await store.write(snapshot, OUR_CHANGES);
+    expect(sleeps).toEqual([250, 400, 400]);
+  });
+
+  it('with real timers, the first poll is sent no sooner than the Retry-After after the PUT', async () => {
+    // Only the "not sooner than" direction is asserted; a loaded machine may be late, never early.
+    const { store } = makeStore({ pollIntervalMs: 2_000 }, { sleep: undefined });
+    const snapshot = await readTable(store);
+    const put = withHeader(fixture('route-table.put.201'), 'Retry-After', '1');
+    const sentAt: Record<string, number> = {};
+    const stamp = (name: string, f: Fixture) =>
+      function (): [number, string, Record<string, string>] {
+        sentAt[name] = performance.now();
+        return [f.status, JSON.stringify(f.body), f.headers];
+      };
+    nock(ARM).put(TABLE_PATH).query(API).reply(stamp('put', put));
+    nock(ARM)
+      .get(asyncOperationPath(put))
+      .query(API)
+      .reply(stamp('poll', fixture('operation.succeeded')));
+    reply(nock(ARM).get(TABLE_PATH).query(API), fixture('route-table.get.after-write'));
+    await store.write(snapshot, OUR_CHANGES);
+    // Timer granularity: setTimeout may fire up to ~1 ms early against performance.now().
+    expect(sentAt['poll']! - sentAt['put']!).toBeGreaterThanOrEqual(995);
+  });
+
+  it("an operation that ends Failed is OperationFailed with Azure's code and message, and no final GET", async () => {
+    const { store, requests } = makeStore();
+    const snapshot = await readTable(store);
+    requests.length = 0;
+    const put = fixture('route-table.put.201');
+    reply(nock(ARM).put(TABLE_PATH).query(API), put);
+    reply(nock(ARM).get(asyncOperationPath(put)).query(API), fixture('operation.failed'));
+    const err = await rejection(store.write(snapshot, OUR_CHANGES));
+    expect(err.kind).toBe('OperationFailed');
+    expect(err.code).toBe('NetworkingInternalOperationError');
+    expect(err.azureMessage).toContain('NetworkingInternalOperationError: An unexpected error occured');
+    expect(err.message).toContain('ended Failed in Azure (NetworkingInternalOperationError: An unexpected');
+    expect(httpOf(requests).map((r) => r.operation)).toEqual([
+      'RouteTables_CreateOrUpdate',
+      'Operations_Get',
+    ]);
+  });
+
+  it('maps a failing poll request through the same error mapping (403 on the operation)', async () => {
+    const { store } = makeStore();
+    const snapshot = await readTable(store);
+    const put = fixture('route-table.put.201');
+    reply(nock(ARM).put(TABLE_PATH).query(API), put);
+    const forbidden = fixture('error.403.authorization-failed');
+    const body = forbidden.body as { error: { message: string } };
+    const pollForbidden = {
+      ...forbidden,
+      body: {
+        error: {
+          ...body.error,
+          message: body.error.message.replace('routeTables/write', 'locations/operations/read'),
+        },
+      },
+    };
+    reply(nock(ARM).get(asyncOperationPath(put)).query(API), pollForbidden);
+    const err = await rejection(store.write(snapshot, OUR_CHANGES));
+    expect(err.kind).toBe('Forbidden');
+    expect(err.operation).toBe('Operations_Get');
+    expect(err.message).toContain('Microsoft.Network/locations/operations/read');
+  });
+
+  it('refuses to poll (and send a token to) an operation URL outside the ARM endpoint', async () => {
+    const { store, requests } = makeStore();
+    const snapshot = await readTable(store);
+    requests.length = 0;
+    const put = fixture('route-table.put.201');
+    const elsewhere = withHeader(
+      put,
+      'Azure-AsyncOperation',
+      put.headers['Azure-AsyncOperation']!.replace('management.azure.com', 'attacker.example'),
+    );
+    reply(nock(ARM).put(TABLE_PATH).query(API), elsewhere);
+    const err = await rejection(store.write(snapshot, OUR_CHANGES));
+    expect(err.message).toContain('outside https://management.azure.com');
+    expect(err.message).toContain('https://attacker.example');
+    expect(httpOf(requests).map((r) => r.operation)).toEqual(['RouteTables_CreateOrUpdate']);
+  });
+
+  it('with no Azure-AsyncOperation header, reads the table until its provisioningState is final', async () => {
+    const { store, sleeps } = makeStore({ pollIntervalMs: 2_000 });
+    const snapshot = await readTable(store);
+    const put = withoutHeader(
+      withoutHeader(fixture('route-table.put.201'), 'Azure-AsyncOperation'),
+      'Retry-After',
+    );
+    reply(nock(ARM).put(TABLE_PATH).query(API), put);
+    const during = { ...fixture('route-table.get'), body: put.body };
+    reply(nock(ARM).get(TABLE_PATH).query(API), during);
+    reply(nock(ARM).get(TABLE_PATH).query(API), fixture('route-table.get.after-write'));
+    // ... and the read-back after Succeeded.
+    reply(nock(ARM).get(TABLE_PATH).query(API), fixture('route-table.get.after-write'));
+    const written = await store.write(snapshot, OUR_CHANGES);
+    expect(sleeps).toEqual([250, 500]);
+    expect(written.provisioningState).toBe('Succeeded');
+  });
+});
+
+describe('etag safety', () => {
+  it('refuses to write a table read without an etag, and sends nothing', async () => {
+    const { store, requests } = makeStore();
+    const snapshot = await readTable(store);
+    requests.length = 0;
+    const err = await rejection(store.write({ ...snapshot, etag: '' }, OUR_CHANGES));
+    expect(err.message).toContain('without an etag');
+    expect(err.message).toContain('If-Match');
+    expect(err.retryable).toBe(false);
+    expect(requests).toEqual([]);
+  });
+
+  it('reads the etag back after a write: the snapshot returned carries the etag Azure now holds', async () => {
+    const { store } = makeStore();
+    const snapshot = await readTable(store);
+    const put = fixture('route-table.put.201');
+    reply(nock(ARM).put(TABLE_PATH).query(API).matchHeader('if-match', snapshot.etag), put);
+    reply(nock(ARM).get(asyncOperationPath(put)).query(API), fixture('operation.succeeded'));
+    // The read-back's etag differs from the PUT answer's (someone's PATCH of tags, say, after the
+    // operation ended) and is only in the ETag header: the snapshot must carry it, not the PUT's.
+    const NEWER = 'W/"9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"';
+    const after = withEtag(fixture('route-table.get.after-write'), NEWER);
+    const body = { ...(after.body as Record<string, unknown>) };
+    delete body['etag'];
+    reply(nock(ARM).get(TABLE_PATH).query(API), { ...after, body });
+    const written = await store.write(snapshot, OUR_CHANGES);
+    expect(written.etag).toBe(NEWER);
+    expect(written.etag).not.toBe(snapshot.etag);
+    expect(written.etag).not.toBe((put.body as { etag: string }).etag);
   });
 });

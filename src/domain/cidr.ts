@@ -178,13 +178,27 @@ export function ipFamilyOf(canonicalCidrOrIp: string): IpFamily | undefined {
  */
 export function prefixContainmentTest(outers: readonly string[]): (inner: Prefix) => boolean {
   const parsedOuters = outers.flatMap((outer) => parsePrefix(outer) ?? []);
-  return (inner) =>
-    parsedOuters.some(
-      (outer) =>
-        outer.family === inner.family &&
-        inner.prefixLength >= outer.prefixLength &&
-        sameBytes(maskBytes(inner.bytes, outer.prefixLength), outer.bytes),
-    );
+  return (inner) => parsedOuters.some((outer) => prefixContains(outer, inner));
+}
+
+/** Whether `inner` lies entirely inside `outer` (equal counts as inside). False across IP families. */
+export function prefixContains(outer: Prefix, inner: Prefix): boolean {
+  return (
+    outer.family === inner.family &&
+    inner.prefixLength >= outer.prefixLength &&
+    sameBytes(maskBytes(inner.bytes, outer.prefixLength), outer.bytes)
+  );
+}
+
+/**
+ * The network address of a prefix as one integer (32 or 128 bits), so callers can shift it to any shorter
+ * prefix length and use the result as a map key. Two prefixes overlap iff one, shifted to the other's length,
+ * equals the other.
+ */
+export function prefixValue(prefix: Prefix): bigint {
+  let value = 0n;
+  for (const byte of prefix.bytes) value = (value << 8n) | BigInt(byte);
+  return value;
 }
 
 /** As prefixContainmentTest, for CIDR text; an inner value that is not a CIDR is inside nothing. */

@@ -23,15 +23,20 @@ function wanted(routesCreated: boolean): {
 }
 
 /**
- * Whether the node's condition must be patched. Skipped only when both status and reason already match, so
- * a False set for another reason (a CNI's `CalicoIsUp`) is overwritten with RouteCreated, as upstream does.
+ * Whether the node's condition must be patched to `want` (from networkCondition). Skipped only when the
+ * status, the reason and the message all match already (DESIGN 2.5): a False set for another reason (a CNI's
+ * `CalicoIsUp`) is overwritten with RouteCreated, as upstream does, and a message that no longer describes the
+ * node's problem is replaced. An absent message matches only an empty one.
  */
 export function needsConditionPatch(
   current: NodeInfo['networkUnavailable'],
-  routesCreated: boolean,
+  want: NetworkCondition,
 ): boolean {
-  const want = wanted(routesCreated);
-  return current?.status !== want.status || current.reason !== want.reason;
+  return (
+    current?.status !== want.status ||
+    current.reason !== want.reason ||
+    (current.message ?? '') !== want.message
+  );
 }
 
 /** The condition to set: the node's problems, one sentence each, become its message. */
@@ -75,7 +80,8 @@ type RouteStatus =
   | { readonly kind: 'keep' }
   | { readonly kind: 'write' }
   | { readonly kind: 'conflict'; readonly conflict: RouteConflict }
-  | { readonly kind: 'overLimit' };
+  | { readonly kind: 'overLimit' }
+  | { readonly kind: 'rejected'; readonly message: string };
 
 function key(node: string, cidr: string): string {
   return `${node}\n${cidr}`;
@@ -90,23 +96,48 @@ function statusesOf(plan: TablePlan): Map<string, RouteStatus> {
   for (const conflict of plan.conflicts) {
     statuses.set(key(conflict.desired.node, conflict.desired.cidr), { kind: 'conflict', conflict });
   }
+  for (const { desired, message } of plan.rejected ?? []) {
+    statuses.set(key(desired.node, desired.cidr), { kind: 'rejected', message });
+  }
   return statuses;
+}
+
+interface TableView {
+  readonly label: string;
+  readonly applied: boolean;
+  readonly dryRun: boolean;
+  /** The plan re-drives the table: its keeps are in place only once that write has Succeeded. */
+  readonly redrive: boolean;
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return trimmed === '' || /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
 function problemFor(
   route: DesiredRoute,
   status: RouteStatus | undefined,
-  table: string,
-  applied: boolean,
-  dryRun: boolean,
+  view: TableView,
 ): string | undefined {
+  const { label: table, applied, dryRun } = view;
   const subject = `Node ${route.node}'s route for pod CIDR ${route.cidr}`;
   if (status === undefined) {
     return `${subject} was not planned for ${table}; this is a bug, please report it with the controller's logs.`;
   }
   switch (status.kind) {
     case 'keep':
-      return undefined;
+      // The route reads as wanted, but it or its table is not Succeeded (a write that failed, or one whose
+      // writer died): it may carry no traffic until a guarded PUT re-drives the table.
+      if (!view.redrive || applied) return undefined;
+      return dryRun
+        ? `${subject} is in ${table}, but the table or the route does not read Succeeded; a sync without --dry-run re-drives it.`
+        : `${subject} is in ${table}, but the table or the route does not read Succeeded and re-driving the table failed or did not complete; the next sync retries it.`;
+    case 'rejected':
+      return (
+        `Azure refused node ${route.node}'s route for pod CIDR ${route.cidr} in ${table}: ` +
+        `${sentence(status.message)} The next sync tries this route again.`
+      );
     case 'write':
       if (applied) return undefined;
       return dryRun
@@ -138,7 +169,9 @@ function problemFor(
 
 /**
  * Per node that has pod CIDRs: whether all its routes are in place in every table, and if not, why. A route is
- * in place when the plan keeps it, or creates or updates it in a table whose write was applied.
+ * in place when the plan keeps it (in a table that needs no re-drive, or whose re-drive was applied), or
+ * creates or updates it in a table whose write was applied. A route Azure refused is a problem with Azure's
+ * own message. A table that could not be read leaves the route unconfirmed (ADR 7: unconfirmedOnly).
  */
 export function nodeRouteOutcomes(
   nodes: readonly NodeInfo[],
@@ -163,6 +196,7 @@ export function nodeRouteOutcomes(
     applied: table.applied,
     dryRun: table.dryRun === true,
     unread: table.unread === true,
+    redrive: table.plan.redrive === true,
     label:
       table.name !== undefined && table.name !== ''
         ? `route table ${table.name}`
@@ -186,13 +220,7 @@ export function nodeRouteOutcomes(
           );
           continue;
         }
-        const problem = problemFor(
-          route,
-          table.statuses.get(key(route.node, route.cidr)),
-          table.label,
-          table.applied,
-          table.dryRun,
-        );
+        const problem = problemFor(route, table.statuses.get(key(route.node, route.cidr)), table);
         if (problem !== undefined) {
           problems.add(problem);
           known = true;

@@ -1,6 +1,15 @@
 // Kubernetes nodes -> the routes every managed table should hold (DESIGN 2.3), with a reason for each node or
 // pod CIDR that gets none.
-import { canonicalPrefix, cidrContainmentTest, parseNodeIp, parsePodCidr } from './cidr.ts';
+import {
+  canonicalPrefix,
+  parseNodeIp,
+  parsePodCidr,
+  parsePrefix,
+  prefixContainmentTest,
+  prefixContains,
+  prefixValue,
+  type Prefix,
+} from './cidr.ts';
 import { formatRouteName } from './naming.ts';
 import type { DesiredRoute, DesiredState, IpFamily, NodeInfo, PlannerConfig, SkippedNode } from './types.ts';
 
@@ -23,6 +32,7 @@ interface Claim {
   readonly raw: string;
   readonly cidr: string;
   readonly family: IpFamily;
+  readonly prefix: Prefix;
 }
 
 interface NodeAddresses {
@@ -73,142 +83,326 @@ function skip(
 }
 
 /**
+ * Whether the route `cidr -> nextHopIp` is already in the table(s) as read, whatever its provisioningState: a
+ * route that is there already carries traffic, so between two overlapping claims it is the one that stands.
+ * `cidr` and `nextHopIp` are canonical. A caller managing several tables should answer true only when the
+ * route is in every one of them, so that a route in place in one table alone does not outrank an older claim.
+ */
+export type InPlaceTest = (cidr: string, nextHopIp: string) => boolean;
+
+// ---- step 1: each pod CIDR on its own --------------------------------------------------------------------
+
+interface ClaimRules {
+  readonly clusterCIDRs: readonly string[];
+  readonly clusterPrefixes: readonly Prefix[];
+  readonly insideCluster: (prefix: Prefix) => boolean;
+  readonly nodeMaskSize: PlannerConfig['nodeMaskSize'];
+}
+
+function claimRules(config: PlannerConfig): ClaimRules {
+  return {
+    clusterCIDRs: config.clusterCIDRs,
+    clusterPrefixes: config.clusterCIDRs.flatMap((cidr) => parsePrefix(cidr) ?? []),
+    insideCluster: prefixContainmentTest(config.clusterCIDRs),
+    nodeMaskSize: config.nodeMaskSize,
+  };
+}
+
+function maskSizeFlag(family: IpFamily): string {
+  return family === 4 ? '--node-cidr-mask-size-ipv4' : '--node-cidr-mask-size-ipv6';
+}
+
+/** One pod CIDR of one node, judged alone: a claim, or the reason it is refused. */
+function judgePodCidr(
+  node: NodeInfo,
+  raw: string,
+  parsed: ReturnType<typeof parsePodCidr>,
+  rules: ClaimRules,
+): Claim | SkippedNode {
+  if (!parsed.ok) {
+    return parsed.reason === 'HostBitsSet'
+      ? skip(
+          node.name,
+          raw,
+          'HostBitsSet',
+          `Node ${node.name} has pod CIDR ${raw} with host bits set; set spec.podCIDRs to the network ` +
+            `address ${canonicalPrefix(raw) ?? ''} instead.`,
+        )
+      : skip(
+          node.name,
+          raw,
+          'InvalidPodCIDR',
+          `Node ${node.name} has pod CIDR ${JSON.stringify(raw)}, which is not a valid CIDR; set ` +
+            `spec.podCIDRs to a range such as 10.244.1.0/24 or fd00:10:244:1::/64.`,
+        );
+  }
+  const { cidr, family, prefixLength } = parsed;
+  const prefix = parsePrefix(cidr);
+  if (prefix === undefined || !rules.insideCluster(prefix)) {
+    const range = rules.clusterCIDRs.length > 0 ? rules.clusterCIDRs.join(',') : '(none is set)';
+    return skip(
+      node.name,
+      raw,
+      'OutsideClusterCIDR',
+      `Node ${node.name} has pod CIDR ${cidr}, which lies outside --cluster-cidr ${range}; give the node a ` +
+        `pod CIDR inside that range or add its range to --cluster-cidr.`,
+    );
+  }
+  // Checked before the mask size: "it is the whole cluster range" says more than "it is too broad".
+  const covered = rules.clusterPrefixes.find((cluster) => prefixContains(prefix, cluster));
+  if (covered !== undefined) {
+    return skip(
+      node.name,
+      raw,
+      'CoversClusterCIDR',
+      `Node ${node.name} has pod CIDR ${cidr}, which ${covered.cidr === cidr ? 'equals' : 'contains'} the ` +
+        `--cluster-cidr range ${covered.cidr}, so its route would capture every node's pod traffic; give the ` +
+        `node its own pod CIDR from inside that range.`,
+    );
+  }
+  const maskSize = family === 4 ? rules.nodeMaskSize.v4 : rules.nodeMaskSize.v6;
+  if (prefixLength < maskSize) {
+    return skip(
+      node.name,
+      raw,
+      'PrefixTooBroad',
+      `Node ${node.name} has pod CIDR ${cidr}, broader than the ${familyName(family)} node mask size ` +
+        `/${maskSize} (${maskSizeFlag(family)}), so its route could capture other nodes' traffic; give the ` +
+        `node a pod CIDR of /${maskSize} or narrower, or set ${maskSizeFlag(family)} to the mask size ` +
+        `kube-controller-manager allocates.`,
+    );
+  }
+  return { node, raw, cidr, family, prefix };
+}
+
+function noPodCidr(node: NodeInfo): SkippedNode {
+  return skip(
+    node.name,
+    undefined,
+    'NoPodCIDR',
+    `Node ${node.name} has no pod CIDR yet (spec.podCIDRs is empty); it gets its route once a pod CIDR is ` +
+      `assigned, for example by kube-controller-manager with --allocate-node-cidrs.`,
+  );
+}
+
+// ---- step 2: claims against each other (no captured traffic, DESIGN 2.3) ---------------------------------
+
+/** One distinct pod CIDR and every node that claims it (more than one: a duplicate). */
+interface Claimed {
+  readonly cidr: string;
+  readonly prefix: Prefix;
+  /** In node-name order. */
+  readonly claims: readonly Claim[];
+  readonly inPlace: boolean;
+  /** The oldest claimant's creationTimestamp, as a time (unparseable: +Infinity) and as text. */
+  readonly time: number;
+  readonly stamp: string;
+  readonly firstNode: string;
+}
+
+function claimTime(node: NodeInfo): number {
+  const time = Date.parse(node.creationTimestamp);
+  return Number.isNaN(time) ? Number.POSITIVE_INFINITY : time;
+}
+
+function olderFirst(a: NodeInfo, b: NodeInfo): number {
+  const ta = claimTime(a);
+  const tb = claimTime(b);
+  return (
+    (ta < tb ? -1 : ta > tb ? 1 : 0) ||
+    compareText(a.creationTimestamp, b.creationTimestamp) ||
+    compareText(a.name, b.name)
+  );
+}
+
+function groupClaims(claims: readonly Claim[], isInPlace: (claim: Claim) => boolean): Claimed[] {
+  const byCidr = new Map<string, Claim[]>();
+  for (const claim of claims) {
+    const same = byCidr.get(claim.cidr);
+    if (same) same.push(claim);
+    else byCidr.set(claim.cidr, [claim]);
+  }
+  return [...byCidr.values()].map((group) => {
+    const oldest = group.map((claim) => claim.node).sort(olderFirst)[0]!;
+    const first = group[0]!;
+    return {
+      cidr: first.cidr,
+      prefix: first.prefix,
+      claims: group,
+      inPlace: group.some(isInPlace),
+      time: claimTime(oldest),
+      stamp: oldest.creationTimestamp,
+      firstNode: oldest.name,
+    };
+  });
+}
+
+/** The order in which claims stand: a route already in place first, then the oldest node, then by name. */
+function standingOrder(a: Claimed, b: Claimed): number {
+  return (
+    (a.inPlace === b.inPlace ? 0 : a.inPlace ? -1 : 1) ||
+    (a.time < b.time ? -1 : a.time > b.time ? 1 : 0) ||
+    compareText(a.stamp, b.stamp) ||
+    compareText(a.firstNode, b.firstNode) ||
+    compareText(a.cidr, b.cidr)
+  );
+}
+
+/**
+ * Which distinct pod CIDRs lose to an overlapping one, each with the claim it loses to. In standing order, a
+ * claim stands unless it overlaps (nests in, or contains) a claim that already stands; so the claims that
+ * stand never overlap one another, and a claim is refused only for one that really stands (a /16 refused for
+ * an older /24 inside it does not in turn refuse a younger /24 beside that one).
+ *
+ * Pod CIDRs nest or are disjoint, so "overlaps a standing claim" is two map look-ups per prefix length between
+ * the cluster range and the claim: is a standing claim an ancestor of it, or is it an ancestor of a standing
+ * claim. That is O(n * (32 or 128)) at worst, and a handful of lengths per claim in practice.
+ */
+function refuseOverlaps(claimed: readonly Claimed[], rules: ClaimRules): Map<string, Claimed> {
+  const shortest = new Map<IpFamily, number>();
+  for (const cluster of rules.clusterPrefixes) {
+    shortest.set(cluster.family, Math.min(shortest.get(cluster.family) ?? 128, cluster.prefixLength));
+  }
+  const keyAt = (prefix: Prefix, value: bigint, length: number) =>
+    `${prefix.family}/${length}/${(value >> BigInt(prefix.bytes.length * 8 - length)).toString(16)}`;
+
+  const standing = new Map<string, Claimed>();
+  /** Every strict ancestor of a standing claim, mapped to the first standing claim inside it. */
+  const holdsStanding = new Map<string, Claimed>();
+  const refused = new Map<string, Claimed>();
+  for (const claim of [...claimed].sort(standingOrder)) {
+    const { prefix } = claim;
+    const value = prefixValue(prefix);
+    const floor = shortest.get(prefix.family) ?? 0;
+    let blocker = holdsStanding.get(keyAt(prefix, value, prefix.prefixLength));
+    for (let length = prefix.prefixLength - 1; blocker === undefined && length >= floor; length--) {
+      blocker = standing.get(keyAt(prefix, value, length));
+    }
+    if (blocker !== undefined) {
+      refused.set(claim.cidr, blocker);
+      continue;
+    }
+    standing.set(keyAt(prefix, value, prefix.prefixLength), claim);
+    for (let length = prefix.prefixLength - 1; length >= floor; length--) {
+      const key = keyAt(prefix, value, length);
+      if (!holdsStanding.has(key)) holdsStanding.set(key, claim);
+    }
+  }
+  return refused;
+}
+
+function overlapMessage(claim: Claim, loser: Claimed, winner: Claimed): string {
+  const owners = winner.claims.map((c) => c.node.name);
+  const whose = owners.length === 1 ? `node ${owners[0]}'s` : `nodes ${owners.join(', ')}'s`;
+  const how = winner.prefix.prefixLength < claim.prefix.prefixLength ? 'lies inside' : 'contains';
+  const why =
+    winner.inPlace && !loser.inPlace ? 'whose route is already in place' : 'which stands as the older claim';
+  return (
+    `Node ${claim.node.name} has pod CIDR ${claim.cidr}, which ${how} ${whose} pod CIDR ${winner.cidr}, ` +
+    `${why}; a route for it would capture that node's traffic, so give node ${claim.node.name} a pod CIDR ` +
+    `that overlaps no other node's.`
+  );
+}
+
+function duplicateMessage(claim: Claim, others: readonly string[]): string {
+  return (
+    `Node ${claim.node.name} claims pod CIDR ${claim.cidr}, which ${others.length === 1 ? 'node' : 'nodes'} ` +
+    `${others.join(', ')} also ${others.length === 1 ? 'claims' : 'claim'}, so none of them gets a ` +
+    `route; give each node its own pod CIDR.`
+  );
+}
+
+// ---- the whole ------------------------------------------------------------------------------------------
+
+/**
  * The desired routes for a set of nodes. Pure and deterministic: the output is sorted by node name, then
  * CIDR, whatever the order of the input.
+ *
+ * No route may capture another node's traffic (DESIGN 2.3). A pod CIDR that equals or contains a cluster
+ * range (CoversClusterCIDR), or is broader than the node mask size (PrefixTooBroad), is refused on its own.
+ * Equal claims are DuplicatePodCIDR on every claimant, and their prefix is frozen, as before. Claims that
+ * overlap without being equal are settled by refuseOverlaps: the one already in place (per `inPlace`; without
+ * it, none is), else the older node's, stands, and the others are refused as OverlappingPodCIDR, naming it.
+ *
+ * A refused overlapping claim is deliberately NOT frozen: it is not desired, so an existing route of ours for
+ * it is deleted by the planner. That route nests in (or contains) a route that stands, so leaving it would
+ * keep capturing that node's traffic (a more specific /25 wins over the /24 it sits in; a /23 around a /24
+ * takes the rest of the /23). Only claims that stand can be frozen, so frozen and desired prefixes never
+ * overlap either.
  */
-export function desiredRoutes(nodes: readonly NodeInfo[], config: PlannerConfig): DesiredState {
+export function desiredRoutes(
+  nodes: readonly NodeInfo[],
+  config: PlannerConfig,
+  inPlace?: InPlaceTest,
+): DesiredState {
   const sortedNodes = [...nodes].sort((a, b) => compareText(a.name, b.name) || compareText(a.uid, b.uid));
-  const insideCluster = config.clusterCIDRs.length > 0 ? cidrContainmentTest(config.clusterCIDRs) : undefined;
+  const rules = claimRules(config);
   const skipped: SkippedNode[] = [];
   const claims: Claim[] = [];
 
   for (const node of sortedNodes) {
     const podCidrs = nodePodCidrs(node);
-    if (podCidrs.length === 0) {
-      skipped.push(
-        skip(
-          node.name,
-          undefined,
-          'NoPodCIDR',
-          `Node ${node.name} has no pod CIDR yet (spec.podCIDRs is empty); it gets its route once a pod CIDR is ` +
-            `assigned, for example by kube-controller-manager with --allocate-node-cidrs.`,
-        ),
-      );
-      continue;
-    }
+    if (podCidrs.length === 0) skipped.push(noPodCidr(node));
     const seen = new Set<string>();
     for (const raw of podCidrs) {
       const parsed = parsePodCidr(raw);
-      if (!parsed.ok) {
-        if (parsed.reason === 'HostBitsSet') {
-          skipped.push(
-            skip(
-              node.name,
-              raw,
-              'HostBitsSet',
-              `Node ${node.name} has pod CIDR ${raw} with host bits set; set spec.podCIDRs to the network ` +
-                `address ${canonicalPrefix(raw) ?? ''} instead.`,
-            ),
-          );
-        } else {
-          skipped.push(
-            skip(
-              node.name,
-              raw,
-              'InvalidPodCIDR',
-              `Node ${node.name} has pod CIDR ${JSON.stringify(raw)}, which is not a valid CIDR; set ` +
-                `spec.podCIDRs to a range such as 10.244.1.0/24 or fd00:10:244:1::/64.`,
-            ),
-          );
-        }
-        continue;
-      }
-      const { cidr, family, prefixLength } = parsed;
-      if (seen.has(cidr)) continue;
-      seen.add(cidr);
-      if (insideCluster && !insideCluster(cidr)) {
-        skipped.push(
-          skip(
-            node.name,
-            raw,
-            'OutsideClusterCIDR',
-            `Node ${node.name} has pod CIDR ${cidr}, which lies outside --cluster-cidr ` +
-              `${config.clusterCIDRs.join(',')}; give the node a pod CIDR inside that range or add its range ` +
-              `to --cluster-cidr.`,
-          ),
-        );
-        continue;
-      }
-      // A default route is never a pod route, whatever the configuration says.
-      const minimum = Math.max(
-        1,
-        insideCluster ? 0 : family === 4 ? config.minPrefixLength.v4 : config.minPrefixLength.v6,
-      );
-      if (prefixLength < minimum) {
-        skipped.push(
-          skip(
-            node.name,
-            raw,
-            'PrefixTooBroad',
-            `Node ${node.name} has pod CIDR ${cidr}, broader than the /${minimum} allowed for ` +
-              `${familyName(family)}${insideCluster ? '' : ' without --cluster-cidr'}; give the node a narrower ` +
-              `pod CIDR or set --cluster-cidr to the range that contains it.`,
-          ),
-        );
-        continue;
-      }
-      claims.push({ node, raw, cidr, family });
+      // A CIDR a node lists twice (in two spellings, perhaps) is one claim, and at most one refusal.
+      if (parsed.ok && seen.has(parsed.cidr)) continue;
+      if (parsed.ok) seen.add(parsed.cidr);
+      const judged = judgePodCidr(node, raw, parsed, rules);
+      if ('reason' in judged) skipped.push(judged);
+      else claims.push(judged);
     }
   }
 
-  const claimants = new Map<string, Claim[]>();
-  for (const claim of claims) {
-    const sameCidr = claimants.get(claim.cidr);
-    if (sameCidr) sameCidr.push(claim);
-    else claimants.set(claim.cidr, [claim]);
-  }
-
-  const routes: DesiredRoute[] = [];
-  const frozen = new Set<string>();
   const addressCache = new Map<NodeInfo, NodeAddresses>();
-  for (const claim of claims) {
-    const { node, cidr } = claim;
-    const others = (claimants.get(cidr) ?? [])
-      .filter((other) => other.node !== node)
-      .map((other) => other.node.name);
-    if (others.length > 0) {
-      frozen.add(cidr);
-      skipped.push(
-        skip(
-          node.name,
-          claim.raw,
-          'DuplicatePodCIDR',
-          `Node ${node.name} claims pod CIDR ${cidr}, which ${others.length === 1 ? 'node' : 'nodes'} ` +
-            `${others.join(', ')} also ${others.length === 1 ? 'claims' : 'claim'}, so none of them gets a ` +
-            `route; give each node its own pod CIDR.`,
-        ),
-      );
-      continue;
-    }
+  const addressesOf = (node: NodeInfo): NodeAddresses => {
     let addresses = addressCache.get(node);
     if (!addresses) {
       addresses = nodeAddresses(node);
       addressCache.set(node, addresses);
     }
-    const nextHop = addresses.usable.get(claim.family);
-    if (nextHop === undefined) {
-      frozen.add(cidr);
-      skipped.push(skip(node.name, claim.raw, 'NoInternalIP', noInternalIpMessage(claim, addresses)));
-      continue;
+    return addresses;
+  };
+  const isInPlace = (claim: Claim): boolean => {
+    const nextHop = inPlace ? addressesOf(claim.node).usable.get(claim.family) : undefined;
+    return nextHop !== undefined && inPlace!(claim.cidr, nextHop);
+  };
+  const claimed = groupClaims(claims, isInPlace);
+  const refused = refuseOverlaps(claimed, rules);
+
+  const routes: DesiredRoute[] = [];
+  const frozen = new Set<string>();
+  for (const group of claimed) {
+    const winner = refused.get(group.cidr);
+    for (const claim of group.claims) {
+      const { node, cidr } = claim;
+      if (winner !== undefined) {
+        skipped.push(skip(node.name, claim.raw, 'OverlappingPodCIDR', overlapMessage(claim, group, winner)));
+        continue;
+      }
+      if (group.claims.length > 1) {
+        frozen.add(cidr);
+        const others = group.claims.filter((other) => other !== claim).map((other) => other.node.name);
+        skipped.push(skip(node.name, claim.raw, 'DuplicatePodCIDR', duplicateMessage(claim, others)));
+        continue;
+      }
+      const addresses = addressesOf(node);
+      const nextHop = addresses.usable.get(claim.family);
+      if (nextHop === undefined) {
+        frozen.add(cidr);
+        skipped.push(skip(node.name, claim.raw, 'NoInternalIP', noInternalIpMessage(claim, addresses)));
+        continue;
+      }
+      routes.push({
+        node: node.name,
+        cidr,
+        family: claim.family,
+        nextHopIpAddress: nextHop,
+        name: formatRouteName(node.name, cidr),
+        nodeCreationTimestamp: node.creationTimestamp,
+      });
     }
-    routes.push({
-      node: node.name,
-      cidr,
-      family: claim.family,
-      nextHopIpAddress: nextHop,
-      name: formatRouteName(node.name, cidr),
-      nodeCreationTimestamp: node.creationTimestamp,
-    });
   }
 
   routes.sort((a, b) => compareText(a.node, b.node) || compareText(a.cidr, b.cidr));

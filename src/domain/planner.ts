@@ -4,7 +4,9 @@ import { prefixOwnershipTest } from './ownership.ts';
 import type {
   DesiredRoute,
   DesiredState,
+  PlanContext,
   PlannerConfig,
+  RejectedRoute,
   Route,
   RouteChanges,
   RouteConflict,
@@ -79,70 +81,116 @@ function isInPlace(route: Route, desiredIp: string): boolean {
   );
 }
 
-/**
- * Plans one route table. Every existing route lands in exactly one of keeps, updates, deletes, foreign,
- * frozen (or is the foreign holder named by a conflict, which also stays in foreign).
- *
- * Desired routes are expected to be unique per prefix (desiredRoutes guarantees it); should two share a
- * prefix, the first in node-name order is planned and the other is left out.
- */
-export function planTable(desired: DesiredState, routes: readonly Route[], config: PlannerConfig): TablePlan {
-  const ownsPrefix = prefixOwnershipTest(config);
-  const frozenPrefixes = new Set(desired.frozenPrefixes.map((prefix) => canonicalPrefix(prefix) ?? prefix));
+/** Absent reads as Succeeded: hand-built inputs, and Azure responses that omit it. */
+function isSucceeded(provisioningState: string | undefined): boolean {
+  return provisioningState === undefined || provisioningState.toLowerCase() === 'succeeded';
+}
 
+function indexExisting(routes: readonly Route[], config: PlannerConfig) {
+  const ownsPrefix = prefixOwnershipTest(config);
   const existing: Existing[] = sortRoutes(routes).map((route) => {
     const parsed = parsePrefix(route.addressPrefix);
-    return { route, prefix: parsed?.cidr, ours: ownsPrefix(route.name, parsed) };
+    return { route, prefix: parsed?.cidr, ours: ownsPrefix(parsed) };
   });
-  const existingByPrefix = new Map<string, Existing[]>();
+  const byPrefix = new Map<string, Existing[]>();
   for (const entry of existing) {
     if (entry.prefix === undefined) continue;
-    const samePrefix = existingByPrefix.get(entry.prefix);
+    const samePrefix = byPrefix.get(entry.prefix);
     if (samePrefix) samePrefix.push(entry);
-    else existingByPrefix.set(entry.prefix, [entry]);
+    else byPrefix.set(entry.prefix, [entry]);
   }
+  return { existing, byPrefix };
+}
 
-  const keeps: { route: Route; desired: DesiredRoute }[] = [];
-  const updates: RouteUpdate[] = [];
-  const conflicts: RouteConflict[] = [];
-  const handled = new Set<Route>();
-  const toCreate: DesiredRoute[] = [];
-  const desiredPrefixes = new Set<string>();
+interface Matched {
+  readonly keeps: { route: Route; desired: DesiredRoute }[];
+  readonly updates: RouteUpdate[];
+  readonly conflicts: RouteConflict[];
+  readonly rejected: RejectedRoute[];
+  readonly toCreate: DesiredRoute[];
+  /** Existing routes already placed in keeps or updates. */
+  readonly handled: Set<Route>;
+  readonly desiredPrefixes: Set<string>;
+}
 
+/** Each desired route against the routes that hold its prefix: keep, update, conflict, rejected, or create. */
+function matchDesired(
+  desired: DesiredState,
+  byPrefix: ReadonlyMap<string, readonly Existing[]>,
+  rejectedPrefixes: ReadonlyMap<string, string>,
+): Matched {
+  const m: Matched = {
+    keeps: [],
+    updates: [],
+    conflicts: [],
+    rejected: [],
+    toCreate: [],
+    handled: new Set(),
+    desiredPrefixes: new Set(),
+  };
+  const seen = new Set<string>();
   for (const want of [...desired.routes].sort(byDesired)) {
     const prefix = canonicalPrefix(want.cidr) ?? want.cidr;
-    if (desiredPrefixes.has(prefix)) continue;
-    desiredPrefixes.add(prefix);
+    if (seen.has(prefix)) continue;
+    seen.add(prefix);
+    const refusal = rejectedPrefixes.get(prefix);
+    if (refusal !== undefined) {
+      m.rejected.push({ desired: want, message: refusal });
+      continue;
+    }
+    m.desiredPrefixes.add(prefix);
     const wantIp = canonicalIp(want.nextHopIpAddress) ?? want.nextHopIpAddress;
-    const samePrefix = existingByPrefix.get(prefix) ?? [];
+    const samePrefix = byPrefix.get(prefix) ?? [];
 
     const inPlace = samePrefix.find((entry) => isInPlace(entry.route, wantIp));
     const mine = inPlace ?? samePrefix.find((entry) => entry.ours);
     if (inPlace) {
-      keeps.push({ route: inPlace.route, desired: want });
-      handled.add(inPlace.route);
+      m.keeps.push({ route: inPlace.route, desired: want });
+      m.handled.add(inPlace.route);
     } else if (mine) {
-      updates.push({ from: mine.route, to: routeFor(want, mine.route.name), desired: want });
-      handled.add(mine.route);
+      m.updates.push({ from: mine.route, to: routeFor(want, mine.route.name), desired: want });
+      m.handled.add(mine.route);
     } else if (samePrefix[0]) {
-      conflicts.push({ desired: want, existing: samePrefix[0].route, kind: 'PrefixHeldByForeignRoute' });
+      m.conflicts.push({ desired: want, existing: samePrefix[0].route, kind: 'PrefixHeldByForeignRoute' });
     } else {
-      toCreate.push(want);
+      m.toCreate.push(want);
     }
   }
+  return m;
+}
 
+/** Every existing route not kept or updated: foreign, frozen (left as it is), or ours to delete. */
+function sortLeftovers(
+  existing: readonly Existing[],
+  matched: Matched,
+  frozenPrefixes: ReadonlySet<string>,
+): { deletes: Route[]; foreign: Route[]; frozen: Route[] } {
   const deletes: Route[] = [];
   const foreign: Route[] = [];
   const frozen: Route[] = [];
   for (const entry of existing) {
-    if (handled.has(entry.route)) continue;
+    if (matched.handled.has(entry.route)) continue;
     if (!entry.ours) foreign.push(entry.route);
     // Azure refuses two routes with one prefix; should a table ever hold them, our extra copy goes too.
-    else if (entry.prefix !== undefined && desiredPrefixes.has(entry.prefix)) deletes.push(entry.route);
+    else if (entry.prefix !== undefined && matched.desiredPrefixes.has(entry.prefix))
+      deletes.push(entry.route);
     else if (entry.prefix !== undefined && frozenPrefixes.has(entry.prefix)) frozen.push(entry.route);
     else deletes.push(entry.route);
   }
+  return { deletes, foreign, frozen };
+}
 
+/** Creates go in oldest node first while the table has room; a name held by a route that stays blocks one. */
+function admitCreates(
+  toCreate: readonly DesiredRoute[],
+  existing: readonly Existing[],
+  deletes: readonly Route[],
+  room: number,
+): {
+  creates: { route: Route; desired: DesiredRoute }[];
+  nameConflicts: RouteConflict[];
+  overLimit: DesiredRoute[];
+} {
   // A name held by a route that stays in the table is never overwritten, whoever owns that route.
   const deletedNames = new Set(deletes.map((route) => route.name.toLowerCase()));
   const namesInUse = new Map<string, Route>();
@@ -150,15 +198,14 @@ export function planTable(desired: DesiredState, routes: readonly Route[], confi
     const name = route.name.toLowerCase();
     if (!deletedNames.has(name) && !namesInUse.has(name)) namesInUse.set(name, route);
   }
-
   const creates: { route: Route; desired: DesiredRoute }[] = [];
+  const nameConflicts: RouteConflict[] = [];
   const overLimit: DesiredRoute[] = [];
-  let room = Math.max(0, config.routeLimit - (routes.length - deletes.length));
   for (const want of sortByAge(toCreate)) {
     const name = want.name.toLowerCase();
     const holder = namesInUse.get(name);
     if (holder) {
-      conflicts.push({ desired: want, existing: holder, kind: 'NameHeldByForeignRoute' });
+      nameConflicts.push({ desired: want, existing: holder, kind: 'NameHeldByForeignRoute' });
     } else if (room > 0) {
       const route = routeFor(want, want.name);
       creates.push({ route, desired: want });
@@ -168,21 +215,69 @@ export function planTable(desired: DesiredState, routes: readonly Route[], confi
       overLimit.push(want);
     }
   }
+  return { creates, nameConflicts, overLimit };
+}
 
+function canonicalKeys<V>(map: ReadonlyMap<string, V> | undefined): Map<string, V> {
+  const result = new Map<string, V>();
+  for (const [prefix, value] of map ?? []) result.set(canonicalPrefix(prefix) ?? prefix, value);
+  return result;
+}
+
+/**
+ * Plans one route table. Every existing route lands in exactly one of keeps, updates, deletes, foreign,
+ * frozen (or is the foreign holder named by a conflict, which also stays in foreign).
+ *
+ * Provisioning state (DESIGN 2.4): a route read from Azure is in place only when it and its table read
+ * Succeeded. The plan still keeps such a route (rewriting it unchanged would change nothing), but sets
+ * `redrive` when the table (`context.tableProvisioningState`) or a kept route does not read Succeeded, so the
+ * table is written again with a guarded PUT, and its keeps count as in place only once that write Succeeded.
+ *
+ * A desired route whose prefix Azure refused (`context.rejected`) goes to `rejected`: neither created nor
+ * updated, and an existing route of ours for that prefix is frozen (left exactly as it is).
+ *
+ * Desired routes are expected to be unique per prefix (desiredRoutes guarantees it); should two share a
+ * prefix, the first in node-name order is planned and the other is left out.
+ */
+export function planTable(
+  desired: DesiredState,
+  routes: readonly Route[],
+  config: PlannerConfig,
+  context: PlanContext = {},
+): TablePlan {
+  const rejectedPrefixes = canonicalKeys(context.rejected);
+  const frozenPrefixes = new Set([
+    ...desired.frozenPrefixes.map((prefix) => canonicalPrefix(prefix) ?? prefix),
+    ...rejectedPrefixes.keys(),
+  ]);
+  const { existing, byPrefix } = indexExisting(routes, config);
+  const matched = matchDesired(desired, byPrefix, rejectedPrefixes);
+  const { deletes, foreign, frozen } = sortLeftovers(existing, matched, frozenPrefixes);
+  const room = Math.max(0, config.routeLimit - (routes.length - deletes.length));
+  const { creates, nameConflicts, overLimit } = admitCreates(matched.toCreate, existing, deletes, room);
+
+  const redrive =
+    !isSucceeded(context.tableProvisioningState) ||
+    matched.keeps.some(({ route }) => !isSucceeded(route.provisioningState));
   return {
     creates: creates.sort((a, b) => byDesired(a.desired, b.desired)),
-    updates: updates.sort((a, b) => byDesired(a.desired, b.desired)),
+    updates: matched.updates.sort((a, b) => byDesired(a.desired, b.desired)),
     deletes: sortRoutes(deletes),
-    keeps: keeps.sort((a, b) => byDesired(a.desired, b.desired)),
-    conflicts: conflicts.sort((a, b) => byDesired(a.desired, b.desired)),
+    keeps: matched.keeps.sort((a, b) => byDesired(a.desired, b.desired)),
+    conflicts: [...matched.conflicts, ...nameConflicts].sort((a, b) => byDesired(a.desired, b.desired)),
     overLimit: overLimit.sort(byDesired),
     foreign,
     frozen,
+    redrive,
+    rejected: matched.rejected.sort((a, b) => byDesired(a.desired, b.desired)),
   };
 }
 
+/** True when the table must be written: the plan creates, updates or deletes, or re-drives the table. */
 export function hasChanges(plan: TablePlan): boolean {
-  return plan.creates.length > 0 || plan.updates.length > 0 || plan.deletes.length > 0;
+  return (
+    plan.creates.length > 0 || plan.updates.length > 0 || plan.deletes.length > 0 || plan.redrive === true
+  );
 }
 
 /** The plan's writes, by route name: creates and updates become upserts, deletes become names. */

@@ -79,6 +79,11 @@ export class ReconcileLoop {
     await flight.done;
   }
 
+  /** Resolves once no reconcile is in flight (at once when none is). */
+  async whenIdle(): Promise<void> {
+    while (this.inFlight) await this.inFlight.done;
+  }
+
   trigger(reason: string): void {
     if (!this.active) return;
     const now = this.options.timers.now();

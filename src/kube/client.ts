@@ -332,8 +332,17 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
       }
     },
 
-    async setNetworkUnavailable(node: NodeRef, condition: NetworkCondition, now: Date): Promise<void> {
+    async setNetworkUnavailable(
+      node: NodeRef,
+      condition: NetworkCondition,
+      now: Date,
+      signal?: AbortSignal,
+    ): Promise<void> {
       const time = rfc3339(now);
+      // lastTransitionTime moves only with the status (API conventions, DESIGN 2.5). Upstream's route
+      // controller stamps it on every update; here it is left out of the patch when the status stays, and the
+      // strategic merge (by condition type) keeps the one the server has.
+      const transition = node.networkUnavailableStatus !== condition.status;
       const body = {
         status: {
           conditions: [
@@ -342,7 +351,7 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
               status: condition.status,
               reason: condition.reason,
               message: condition.message,
-              lastTransitionTime: time,
+              ...(transition ? { lastTransitionTime: time } : {}),
               lastHeartbeatTime: time,
             },
           ],
@@ -350,19 +359,19 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
       };
       // client-node 2 picks the first patch media type the API declares (json-patch+json) unless told otherwise;
       // a strategic merge patch is what merges conditions by type and leaves Ready and the others alone.
-      await call({ verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, undefined, (opts) =>
+      await call({ verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, signal, (opts) =>
         core.patchNodeStatus(
           { name: node.name, body },
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
         ),
       );
       log.debug(
-        { node: node.name, status: condition.status, reason: condition.reason },
+        { node: node.name, status: condition.status, reason: condition.reason, transition },
         'patched NetworkUnavailable',
       );
     },
 
-    async warning(node: NodeRef, reason: string, message: string): Promise<void> {
+    async warning(node: NodeRef, reason: string, message: string, signal?: AbortSignal): Promise<void> {
       const now = clock();
       const event: CoreV1Event = {
         apiVersion: 'v1',
@@ -383,7 +392,7 @@ export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClien
       };
       await call(
         { verb: 'create', resource: 'events', group: '', namespace: eventNamespace },
-        undefined,
+        signal,
         (opts) => core.createNamespacedEvent({ namespace: eventNamespace, body: event }, opts),
       );
       log.debug({ node: node.name, reason }, 'recorded warning event');

@@ -67,6 +67,18 @@ export interface NodeInformer {
   nodes(): NodeInfo[];
   stop(): Promise<void>;
   health(): NodeInformerHealth;
+  /**
+   * A mark of what the cache has heard so far: it grows with every watch event (bookmarks included) and every
+   * completed list. Take one when something happens (the Lease was won), and ask freshSince later.
+   */
+  mark(): number;
+  /** The cache heard from the API server (a watch event, a bookmark, or a list) after `mark` was taken. */
+  freshSince(mark: number): boolean;
+  /**
+   * Lists every node again, starting after this call (the open watch is ended and resumes from the new list),
+   * and resolves once that list is in the cache. Rejects when the signal aborts or the informer stops first.
+   */
+  resync(signal?: AbortSignal): Promise<void>;
 }
 
 /** How one watch ended. */
@@ -112,6 +124,11 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
   let lists = 0;
   let errors = 0;
   let relistRequested = false;
+  /** Watch events (bookmarks included) and completed lists so far: see mark(). */
+  let heard = 0;
+  /** Lists started so far; a resync waits for a list that started after it was asked for. */
+  let listsStarted = 0;
+  const resyncWaiters = new Set<{ after: number; resolve: () => void; reject: (err: unknown) => void }>();
 
   let stopping: AbortController | undefined;
   let loop: Promise<void> | undefined;
@@ -183,13 +200,21 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
 
   /** Replace the cache with a fresh list and emit what changed since the cache was last right. */
   async function relist(stop: AbortSignal): Promise<void> {
+    const started = ++listsStarted;
     const listed = await listAll(stop);
     stop.throwIfAborted();
     const previous = cache;
     cache = listed.nodes;
     resourceVersion = listed.resourceVersion;
     lastEventAt = timers.now();
+    heard += 1;
     lists += 1;
+    for (const waiter of resyncWaiters) {
+      if (started > waiter.after) {
+        resyncWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
     if (lists > 1) log.info({ nodes: cache.size, resourceVersion }, 'listed nodes again');
     else log.debug({ nodes: cache.size, resourceVersion }, 'listed nodes');
     armRelistTimer();
@@ -283,6 +308,7 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
         // Lines can trail in after we gave up on this watch; they belong to no one.
         if (settled) return;
         lastEventAt = timers.now();
+        heard += 1;
         try {
           if (type === 'ERROR') {
             const status = object as { code?: number; reason?: string; message?: string };
@@ -350,8 +376,12 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
         }
       }
       if (stop.aborted) return;
+      // A resync asked for while that list ran wants one that started after it: list again before watching.
+      if (relistRequested) continue;
       const outcome = await watchOnce();
       if (stop.aborted) return;
+      // We ended it to list again (a resync, the periodic relist): that says nothing about the watch's health.
+      if (relistRequested) continue;
       if (outcome.events > 0 || outcome.durationMs >= MIN_HEALTHY_WATCH_MS) {
         failures = 0;
         delay = 0;
@@ -433,9 +463,42 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
       cancelRelistTimer?.();
       cancelRelistTimer = undefined;
       endWatch?.();
-      for (const waiter of syncWaiters) waiter.reject(new Error('the node informer was stopped'));
+      for (const waiter of [...syncWaiters, ...resyncWaiters])
+        waiter.reject(new Error('the node informer was stopped'));
       syncWaiters.clear();
+      resyncWaiters.clear();
       await loop;
+    },
+
+    mark: () => heard,
+
+    freshSince: (mark: number) => heard > mark,
+
+    resync(signal?: AbortSignal): Promise<void> {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (stopping?.signal.aborted) return Promise.reject(new Error('the node informer was stopped'));
+      const fresh = new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          resyncWaiters.delete(waiter);
+          reject(signal?.reason);
+        };
+        const waiter = {
+          after: listsStarted,
+          resolve: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          reject: (err: unknown) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(err);
+          },
+        };
+        resyncWaiters.add(waiter);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      relistRequested = true;
+      endWatch?.();
+      return fresh;
     },
 
     health(): NodeInformerHealth {

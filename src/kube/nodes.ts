@@ -44,6 +44,7 @@ export function toNodeInfo(node: V1Node): NodeInfo {
         : {
             status: condition.status,
             ...(condition.reason === undefined ? {} : { reason: condition.reason }),
+            ...(condition.message === undefined ? {} : { message: condition.message }),
           },
   };
 }

@@ -4,6 +4,11 @@ import type { NetworkCondition, NodeInfo } from '../domain/types.ts';
 export interface NodeRef {
   readonly name: string;
   readonly uid: string;
+  /**
+   * The status of the node's NetworkUnavailable condition as last read (undefined: it has none). The status
+   * writer moves lastTransitionTime only when the new status differs from it (DESIGN 2.5).
+   */
+  readonly networkUnavailableStatus?: string | undefined;
 }
 
 export interface NodeLister {
@@ -15,11 +20,19 @@ export interface NodeLister {
 export type { NetworkCondition } from '../domain/types.ts';
 
 export interface NodeStatusWriter {
-  /** Strategic-merge patch of nodes/<name>/status setting the NetworkUnavailable condition. */
-  setNetworkUnavailable(node: NodeRef, condition: NetworkCondition, now: Date): Promise<void>;
+  /**
+   * Strategic-merge patch of nodes/<name>/status setting the NetworkUnavailable condition. The signal cancels
+   * the request (leadership lost, shutting down): it then rejects with the signal's reason.
+   */
+  setNetworkUnavailable(
+    node: NodeRef,
+    condition: NetworkCondition,
+    now: Date,
+    signal?: AbortSignal,
+  ): Promise<void>;
 }
 
 export interface EventRecorder {
   /** A Warning event on the Node (core/v1 Event in namespace "default", as the upstream recorder does). */
-  warning(node: NodeRef, reason: string, message: string): Promise<void>;
+  warning(node: NodeRef, reason: string, message: string, signal?: AbortSignal): Promise<void>;
 }

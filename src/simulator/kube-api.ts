@@ -50,6 +50,15 @@ export interface FakeNodeSpec {
 }
 
 export interface RequestRecord {
+  /** Arrival order: 1 for the first request the server received, and so on. */
+  readonly seq: number;
+  /**
+   * Where, in the same sequence, the request ended: a tick is taken when its answer is sent or when its client
+   * went away unanswered. A request that ends before another arrives has a settledSeq below that one's seq.
+   */
+  settledSeq?: number;
+  /** The client closed the connection before an answer was sent (a cancelled request). */
+  abandoned?: boolean;
   readonly method: string;
   /** The URL path, without the query string. */
   readonly path: string;
@@ -80,6 +89,21 @@ export interface FailRule {
   readonly drop?: boolean;
   /** Never answer; the client's own timeout has to end the request. */
   readonly hang?: boolean;
+}
+
+/** Requests held by hold(): they wait, unanswered and not applied, until released. */
+export interface HeldRequests {
+  /** Requests held so far. */
+  readonly count: number;
+  /** Resolves once at least n requests have arrived and are held. */
+  arrived(n?: number): Promise<void>;
+  /** Resolves once at least n held requests were cancelled by their client (and so will never be applied). */
+  abandoned(n?: number): Promise<void>;
+  /**
+   * Lets the held requests (and later matching ones) through. A request whose client went away meanwhile is
+   * not applied: the API server does not commit a write whose request context is gone.
+   */
+  release(): void;
 }
 
 export interface FakeKubeApiOptions {
@@ -139,6 +163,15 @@ export interface FakeKubeApi {
   /** Close every connection (watches included) and keep listening and all state, like an API server restart. */
   restart(): void;
   failNext(rule: FailRule): void;
+  /** Holds every request matching `rule` (method and pathIncludes as in FailRule) until released. */
+  hold(rule: { readonly method?: string; readonly pathIncludes?: string }): HeldRequests;
+  /**
+   * The watches open now go silent: they stay open but deliver nothing more (no events, no bookmarks), like a
+   * connection that died without a FIN. Watches opened later work normally.
+   */
+  stallWatches(): void;
+  /** Mutate a copy of the Lease spec (another holder, an operator's edit); written as an update would be. */
+  updateLease(namespace: string, name: string, mutate: (lease: WireLease) => WireLease | void): WireLease;
   /** Forget fault rules that have not fired yet. */
   clearFaults(): void;
   close(): Promise<void>;
@@ -622,6 +655,18 @@ interface Watcher {
   readonly res: http.ServerResponse;
   readonly bookmarks: boolean;
   timer?: NodeJS.Timeout;
+  /** stallWatches(): open, but nothing more is written to it. */
+  stalled?: boolean;
+}
+
+interface Hold {
+  readonly method?: string | undefined;
+  readonly pathIncludes?: string | undefined;
+  released: boolean;
+  readonly waiting: (() => void)[];
+  held: number;
+  abandoned: number;
+  readonly listeners: Set<() => void>;
 }
 
 interface ArmedRule {
@@ -654,6 +699,8 @@ class FakeServer implements FakeKubeApi {
   private listening = false;
   private nextExpiryMode: 'event' | 'http' | undefined;
   private accepted = 0;
+  private seq = 0;
+  private readonly holds: Hold[] = [];
 
   constructor(options: FakeKubeApiOptions) {
     this.latencyMs = options.latencyMs ?? 0;
@@ -837,6 +884,54 @@ class FakeServer implements FakeKubeApi {
     this.faults.length = 0;
   }
 
+  hold(rule: { readonly method?: string; readonly pathIncludes?: string }): HeldRequests {
+    const hold: Hold = {
+      method: rule.method,
+      pathIncludes: rule.pathIncludes,
+      released: false,
+      waiting: [],
+      held: 0,
+      abandoned: 0,
+      listeners: new Set(),
+    };
+    this.holds.push(hold);
+    const until = (check: () => boolean): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (check()) return resolve();
+        const listener = (): void => {
+          if (!check()) return;
+          hold.listeners.delete(listener);
+          resolve();
+        };
+        hold.listeners.add(listener);
+      });
+    return {
+      get count() {
+        return hold.held;
+      },
+      arrived: (n = 1) => until(() => hold.held >= n),
+      abandoned: (n = 1) => until(() => hold.abandoned >= n),
+      release: () => {
+        hold.released = true;
+        this.holds.splice(this.holds.indexOf(hold), 1);
+        for (const resume of hold.waiting.splice(0)) resume();
+      },
+    };
+  }
+
+  stallWatches(): void {
+    for (const watcher of this.watchers) watcher.stalled = true;
+  }
+
+  updateLease(namespace: string, name: string, mutate: (lease: WireLease) => WireLease | void): WireLease {
+    const current = this.store(LEASES).get(`${namespace}/${name}`);
+    if (current === undefined) throw new Error(`fake API server: no lease ${namespace}/${name}`);
+    const draft = clone(current) as unknown as WireLease;
+    const result = (mutate(draft) ?? draft) as unknown as KObject;
+    result.metadata = { ...result.metadata, name, namespace, uid: current.metadata.uid };
+    return clone(this.commit(LEASES, namespace, 'MODIFIED', result)) as unknown as WireLease;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.bookmarkTimer);
     await this.down();
@@ -912,7 +1007,7 @@ class FakeServer implements FakeKubeApi {
       this.compactedRv = Math.max(this.compactedRv, (dropped[dropped.length - 1] as HistoryEntry).rv);
     }
     for (const watcher of this.watchers) {
-      if (FakeServer.watches(watcher, entry)) watcher.res.write(FakeServer.line(entry));
+      if (!watcher.stalled && FakeServer.watches(watcher, entry)) watcher.res.write(FakeServer.line(entry));
     }
     return object;
   }
@@ -954,7 +1049,7 @@ class FakeServer implements FakeKubeApi {
 
   private sendBookmarks(): void {
     for (const watcher of this.watchers) {
-      if (!watcher.bookmarks) continue;
+      if (!watcher.bookmarks || watcher.stalled) continue;
       const object = {
         kind: watcher.def.kind,
         apiVersion: apiVersionOf(watcher.def),
@@ -972,6 +1067,7 @@ class FakeServer implements FakeKubeApi {
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const contentType = req.headers['content-type']?.split(';')[0]?.trim();
     const record: RequestRecord = {
+      seq: ++this.seq,
       method,
       path: url.pathname,
       query: url.search,
@@ -980,6 +1076,11 @@ class FakeServer implements FakeKubeApi {
       watch,
     };
     this.requests.push(record);
+    res.on('close', () => {
+      if (record.settledSeq !== undefined) return;
+      record.abandoned = true;
+      record.settledSeq = ++this.seq;
+    });
 
     const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req);
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
@@ -987,6 +1088,7 @@ class FakeServer implements FakeKubeApi {
       req.socket.destroy();
       return;
     }
+    if (!(await this.passHolds(method, url.pathname + url.search, res))) return;
 
     const fault = this.takeFault(method, url.pathname + url.search);
     if (fault !== undefined) {
@@ -1028,6 +1130,32 @@ class FakeServer implements FakeKubeApi {
       if (err instanceof HttpError) this.sendError(res, record, err);
       else throw err;
     }
+  }
+
+  /** Waits while a hold matches; false when the client went away meanwhile (the request is then dropped). */
+  private async passHolds(method: string, pathAndQuery: string, res: http.ServerResponse): Promise<boolean> {
+    const hold = this.holds.find(
+      (h) =>
+        !h.released &&
+        (h.method === undefined || h.method.toUpperCase() === method) &&
+        (h.pathIncludes === undefined || pathAndQuery.includes(h.pathIncludes)),
+    );
+    if (hold === undefined) return true;
+    hold.held += 1;
+    const notify = (): void => {
+      for (const listener of hold.listeners) listener();
+    };
+    let left = false;
+    const gone = (): void => {
+      left = true;
+      hold.abandoned += 1;
+      notify();
+    };
+    res.once('close', gone);
+    notify();
+    await new Promise<void>((resolve) => hold.waiting.push(resolve));
+    res.off('close', gone);
+    return !left && !res.destroyed;
   }
 
   private takeFault(method: string, pathAndQuery: string): FailRule | undefined {
@@ -1406,7 +1534,10 @@ class FakeServer implements FakeKubeApi {
     headers: Record<string, string> = {},
   ): void {
     const text = JSON.stringify(body);
-    if (record !== undefined) record.status = status;
+    if (record !== undefined) {
+      record.status = status;
+      record.settledSeq ??= ++this.seq;
+    }
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),

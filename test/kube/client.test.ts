@@ -162,7 +162,126 @@ describe('with the fake API server', () => {
       now,
     );
     const after = (await client.list())[0];
-    expect(after?.networkUnavailable).toEqual({ status: 'True', reason: 'NoRouteCreated' });
+    expect(after?.networkUnavailable).toEqual({
+      status: 'True',
+      reason: 'NoRouteCreated',
+      message: 'no route',
+    });
+  });
+
+  it('moves lastTransitionTime only when the status changes; reason, message and heartbeat follow every patch', async () => {
+    api.addNode({
+      name: 'worker-0',
+      conditions: [
+        {
+          type: 'NetworkUnavailable',
+          status: 'False',
+          reason: 'CalicoIsUp',
+          message: 'Calico is running',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+          lastHeartbeatTime: '2026-01-01T00:00:00Z',
+        },
+      ],
+    });
+    const condition = () =>
+      api.getNode('worker-0')?.status?.conditions?.find((c) => c.type === 'NetworkUnavailable');
+    const ref = (status: string | undefined) => ({
+      name: 'worker-0',
+      uid: 'u',
+      networkUnavailableStatus: status,
+    });
+
+    // Same status (False), new reason: the server keeps the old lastTransitionTime.
+    await client.setNetworkUnavailable(
+      ref('False'),
+      { status: 'False', reason: 'RouteCreated', message: 'RouteController created a route' },
+      new Date('2026-02-02T00:00:00Z'),
+    );
+    const body = api.requests.at(-1)?.body as { status: { conditions: Record<string, unknown>[] } };
+    expect(body.status.conditions[0]).not.toHaveProperty('lastTransitionTime');
+    expect(condition()).toEqual({
+      type: 'NetworkUnavailable',
+      status: 'False',
+      reason: 'RouteCreated',
+      message: 'RouteController created a route',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+      lastHeartbeatTime: '2026-02-02T00:00:00Z',
+    });
+
+    // The status changes: lastTransitionTime moves.
+    await client.setNetworkUnavailable(
+      ref('False'),
+      { status: 'True', reason: 'NoRouteCreated', message: 'a' },
+      new Date('2026-03-03T00:00:00Z'),
+    );
+    expect(condition()).toMatchObject({
+      status: 'True',
+      message: 'a',
+      lastTransitionTime: '2026-03-03T00:00:00Z',
+      lastHeartbeatTime: '2026-03-03T00:00:00Z',
+    });
+
+    // Same status (True), a new message: refreshed, the transition time stays.
+    await client.setNetworkUnavailable(
+      ref('True'),
+      { status: 'True', reason: 'NoRouteCreated', message: 'b' },
+      new Date('2026-04-04T00:00:00Z'),
+    );
+    expect(condition()).toMatchObject({
+      status: 'True',
+      message: 'b',
+      lastTransitionTime: '2026-03-03T00:00:00Z',
+      lastHeartbeatTime: '2026-04-04T00:00:00Z',
+    });
+  });
+
+  it('a node with no NetworkUnavailable yet gets a lastTransitionTime with its first condition', async () => {
+    api.addNode({ name: 'worker-0' });
+    await client.setNetworkUnavailable(
+      { name: 'worker-0', uid: 'u', networkUnavailableStatus: undefined },
+      { status: 'False', reason: 'RouteCreated', message: 'm' },
+      new Date('2026-02-02T00:00:00Z'),
+    );
+    expect(
+      api.getNode('worker-0')?.status?.conditions?.find((c) => c.type === 'NetworkUnavailable'),
+    ).toMatchObject({ lastTransitionTime: '2026-02-02T00:00:00Z' });
+  });
+
+  it('the signal cancels a condition patch or an event in flight: it rejects with the reason, and nothing is applied', async () => {
+    api.addNode({ name: 'worker-0' });
+    const gate = api.hold({ method: 'PATCH', pathIncludes: '/status' });
+    const controller = new AbortController();
+    const patch = client.setNetworkUnavailable(
+      { name: 'worker-0', uid: 'u' },
+      { status: 'True', reason: 'NoRouteCreated', message: 'm' },
+      new Date(),
+      controller.signal,
+    );
+    await gate.arrived(1);
+    const reason = new Error('lost leadership');
+    controller.abort(reason);
+    await expect(patch).rejects.toBe(reason);
+    await gate.abandoned(1);
+    gate.release();
+    expect(api.getNode('worker-0')?.status?.conditions?.some((c) => c.type === 'NetworkUnavailable')).toBe(
+      false,
+    );
+
+    const events = api.hold({ method: 'POST', pathIncludes: '/events' });
+    const stop = new AbortController();
+    const event = client.warning({ name: 'worker-0', uid: 'u' }, 'FailedToCreateRoute', 'x', stop.signal);
+    await events.arrived(1);
+    stop.abort(reason);
+    await expect(event).rejects.toBe(reason);
+    await events.abandoned(1);
+    events.release();
+    expect(api.events()).toEqual([]);
+    // An already aborted signal sends nothing at all.
+    const before = api.requests.length;
+    await expect(
+      client.warning({ name: 'worker-0', uid: 'u' }, 'FailedToCreateRoute', 'x', stop.signal),
+    ).rejects.toBe(reason);
+    expect(api.requests.length).toBe(before);
   });
 
   it('reuses connections across requests', async () => {

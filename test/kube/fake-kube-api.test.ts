@@ -227,6 +227,40 @@ describe('nodes/status patches', () => {
     expect(conditions().find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
+  it('strategic merge patch merges a condition field by field: fields the patch omits are kept', async () => {
+    api.updateNode('worker-0', (n) => {
+      const c = n.status!.conditions!.find((x) => x.type === 'NetworkUnavailable')!;
+      Object.assign(c, { message: 'Calico is running', lastTransitionTime: '2026-01-01T00:00:00Z' });
+    });
+    const { status } = await request(
+      'PATCH',
+      '/api/v1/nodes/worker-0/status',
+      {
+        status: {
+          conditions: [
+            {
+              type: 'NetworkUnavailable',
+              status: 'False',
+              reason: 'RouteCreated',
+              lastHeartbeatTime: '2026-02-02T00:00:00Z',
+            },
+          ],
+        },
+      },
+      'application/strategic-merge-patch+json',
+    );
+    expect(status).toBe(200);
+    // As kube-apiserver does: no field is filled in or reset by the server, lastTransitionTime included.
+    expect(conditions().find((c) => c.type === 'NetworkUnavailable')).toEqual({
+      type: 'NetworkUnavailable',
+      status: 'False',
+      reason: 'RouteCreated',
+      message: 'Calico is running',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+      lastHeartbeatTime: '2026-02-02T00:00:00Z',
+    });
+  });
+
   it('strategic merge patch honours $patch: delete in a merged list', async () => {
     await request(
       'PATCH',
@@ -518,6 +552,60 @@ describe('faults and the request log', () => {
   it('failNext can drop the connection', async () => {
     api.failNext({ status: 0, drop: true });
     await expect(fetch(`${api.url}/api/v1/nodes`)).rejects.toThrow();
+  });
+
+  it('hold keeps matching requests unanswered; one whose client leaves is never applied, and the log orders it', async () => {
+    api.addNode({ name: 'worker-0' });
+    const gate = api.hold({ method: 'PATCH', pathIncludes: '/status' });
+    const cancel = new AbortController();
+    const body = JSON.stringify({ status: { conditions: [{ type: 'NetworkUnavailable', status: 'True' }] } });
+    const sent = fetch(`${api.url}/api/v1/nodes/worker-0/status`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/strategic-merge-patch+json' },
+      body,
+      signal: cancel.signal,
+    }).catch((err: unknown) => err);
+    await gate.arrived(1);
+    expect(gate.count).toBe(1);
+    cancel.abort();
+    await sent;
+    await gate.abandoned(1);
+    const later = await request('GET', '/api/v1/nodes/worker-0');
+    expect(later.status).toBe(200);
+    gate.release();
+    const [patch, get] = api.requests.slice(-2);
+    expect(patch).toMatchObject({ method: 'PATCH', status: 0, abandoned: true });
+    expect(patch!.settledSeq!).toBeLessThan(get!.seq);
+    expect(get!.settledSeq!).toBeGreaterThan(get!.seq);
+    expect(api.getNode('worker-0')?.status?.conditions?.some((c) => c.type === 'NetworkUnavailable')).toBe(
+      false,
+    );
+
+    // Released, later requests go straight through.
+    const applied = await request(
+      'PATCH',
+      '/api/v1/nodes/worker-0/status',
+      JSON.parse(body),
+      'application/strategic-merge-patch+json',
+    );
+    expect(applied.status).toBe(200);
+  });
+
+  it('stallWatches silences the open watches (no events, no bookmarks) while new watches work', async () => {
+    const rv = api.resourceVersion();
+    const stalled = await openWatch(
+      `/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=${rv}`,
+    );
+    api.stallWatches();
+    const heard = stalled.events.length;
+    api.addNode({ name: 'late' });
+    const fresh = await openWatch(`/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=${rv}`);
+    await until(() => fresh.events.some((e) => e.type === 'ADDED'));
+    await until(() => fresh.events.some((e) => e.type === 'BOOKMARK'));
+    expect(stalled.events.slice(heard)).toEqual([]);
+    expect(api.openWatches()).toBe(2);
+    stalled.stop();
+    fresh.stop();
   });
 
   it('requireToken answers 401 without the right bearer token', async () => {

@@ -163,7 +163,11 @@ describe('node informer', () => {
     await barrier();
     expect(changes).toEqual([]);
     const node2 = inf.nodes().find((n) => n.name === 'node-2');
-    expect(node2?.networkUnavailable).toEqual({ status: 'False', reason: 'RouteCreated' });
+    expect(node2?.networkUnavailable).toEqual({
+      status: 'False',
+      reason: 'RouteCreated',
+      message: 'RouteController created a route',
+    });
 
     await client.setNetworkUnavailable(
       ref,
@@ -175,6 +179,7 @@ describe('node informer', () => {
     expect(inf.nodes().find((n) => n.name === 'node-2')?.networkUnavailable).toEqual({
       status: 'True',
       reason: 'NoRouteCreated',
+      message: 'no route',
     });
   });
 

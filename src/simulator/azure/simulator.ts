@@ -159,6 +159,8 @@ class Reply {
     const requestId = randomUUID();
     this.headers = {
       'cache-control': 'no-cache',
+      pragma: 'no-cache',
+      expires: '-1',
       'x-ms-request-id': requestId,
       'x-ms-correlation-request-id': headerValue(req, 'x-ms-correlation-request-id') ?? randomUUID(),
       'x-ms-routing-request-id': `SIMULATOR:${requestId}`,
@@ -465,6 +467,7 @@ class Simulator implements AzureSimulator {
       const remaining = taken?.remaining;
       if (kind === 'read') {
         reply.headers['x-ms-ratelimit-remaining-subscription-reads'] = String(remaining ?? 249);
+        reply.headers['x-ms-ratelimit-remaining-subscription-global-reads'] = String(remaining ?? 3749);
       } else if (kind === 'delete') {
         reply.headers['x-ms-ratelimit-remaining-subscription-deletes'] = String(remaining ?? 199);
         reply.headers['x-ms-ratelimit-remaining-subscription-global-deletes'] = String(remaining ?? 2999);

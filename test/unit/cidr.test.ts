@@ -9,6 +9,8 @@ import {
   parseNodeIp,
   parsePodCidr,
   parsePrefix,
+  prefixContains,
+  prefixValue,
 } from '../../src/domain/cidr.ts';
 
 describe('parsePodCidr', () => {
@@ -127,6 +129,28 @@ describe('cidrContains', () => {
     expect(inside('fd00:0:0:5::/64')).toBe(true);
     expect(inside('fd00:1::/64')).toBe(false);
     expect(inside('10.121.0.0/24')).toBe(false);
+  });
+});
+
+describe('prefixContains and prefixValue', () => {
+  const p = (text: string) => parsePrefix(text)!;
+
+  it.each([
+    ['10.200.0.0/24', '10.200.0.128/25', true],
+    ['10.200.0.128/25', '10.200.0.0/24', false],
+    ['10.200.0.0/24', '10.200.0.0/24', true],
+    ['10.200.0.0/24', '10.200.1.0/24', false],
+    ['fd00::/64', 'fd00:0:0:0:8000::/65', true],
+    ['0.0.0.0/0', '::/0', false],
+  ])('%s contains %s: %s', (outer, inner, expected) => {
+    expect(prefixContains(p(outer), p(inner))).toBe(expected);
+  });
+
+  it('gives the network address as one integer, host bits cleared', () => {
+    expect(prefixValue(p('10.200.1.0/24'))).toBe((10n << 24n) | (200n << 16n) | (1n << 8n));
+    expect(prefixValue(p('10.200.1.7/24'))).toBe(prefixValue(p('10.200.1.0/24')));
+    expect(prefixValue(p('::1/128'))).toBe(1n);
+    expect(prefixValue(p('8000::/1'))).toBe(1n << 127n);
   });
 });
 

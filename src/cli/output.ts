@@ -48,7 +48,10 @@ export function renderText(report: SyncReport): string {
   };
   out.push(
     `Summary: ${s.create} create, ${s.update} update, ${s.delete} delete, ${s.keep} keep, ${s.conflict} conflict, ` +
-      `${s.overLimit} over limit, ${s.refused} refused node CIDR(s); ${s.writes} table write(s). ` +
+      // Shown only when there are any, so the line people and scripts know stays as it was.
+      `${s.overLimit} over limit, ${s.rejected > 0 ? `${s.rejected} rejected by Azure, ` : ''}` +
+      `${s.refused} refused node CIDR(s); ` +
+      `${s.writes} table write(s)${s.redrives > 0 ? ` (${s.redrives} re-drive(s))` : ''}. ` +
       `Result: ${verdict[report.result]} (exit ${report.exitCode}).`,
   );
   return out.join('\n') + '\n';
@@ -63,7 +66,9 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
       : `${r.nextHopType}${r.nextHopIpAddress ? ' ' + r.nextHopIpAddress : ''}`;
   const add = (action: string, r: RouteRow, nextHop = hop(r)) =>
     rows.push(['  ' + action, r.name, r.addressPrefix, nextHop, r.node ?? '-']);
-  for (const r of t.actions.keep) add('keep', r);
+  // A kept route that did not read Succeeded is not in effect until the re-drive PUT: say so on its row.
+  for (const r of t.actions.keep)
+    add(notSucceeded(r.provisioningState) ? `keep (${r.provisioningState})` : 'keep', r);
   for (const r of t.actions.create) add('create', r);
   for (const r of t.actions.update) add('update', r, `${hop(r.from)} -> ${hop(r)}`);
   for (const r of t.actions.delete) add('delete', r);
@@ -77,14 +82,24 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
     ]);
   }
   for (const o of t.actions.overLimit) rows.push(['  over-limit', '-', o.addressPrefix, '-', o.node]);
+  for (const r of t.rejected) rows.push(['  rejected', '-', r.addressPrefix, 'refused by Azure', r.node]);
   if (rows.length > 1) out.push(...grid(rows));
   else out.push('  (no routes of ours, and no node wants one)');
   out.push(`  foreign routes left untouched: ${t.foreignRoutes}`);
   for (const w of t.warnings) out.push(`  warning: ${w}`);
+  for (const r of t.rejected) out.push(`  rejected by Azure: ${r.node} ${r.addressPrefix}: ${r.message}`);
+  if (t.redrive) {
+    out.push(
+      `  re-drive: the table read ${t.provisioningState ?? 'not Succeeded'} (or a route of ours did not read Succeeded); ` +
+        (dryRun
+          ? 'a sync without --dry-run re-writes it as it stands'
+          : 're-written as it stands with a guarded PUT'),
+    );
+  }
   if (t.error) out.push(`  error: ${t.error.message}`);
   const status: Record<TableReport['status'], string> = {
     InSync: 'in sync',
-    Applied: `applied (${t.writes} write${t.writes === 1 ? '' : 's'}, Azure reported Succeeded)`,
+    Applied: `${t.redrive ? 're-driven' : 'applied'} (${t.writes} write${t.writes === 1 ? '' : 's'}, Azure reported Succeeded)`,
     WouldApply: 'would apply (dry run)',
     NotFound: t.created && dryRun ? 'not found; would be created (dry run)' : 'not found',
     Failed: 'FAILED',
@@ -95,6 +110,10 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
     out.push(...grid(t.routes.map((r) => ['    ' + r.name, r.addressPrefix, hop(r)])));
   }
   return out;
+}
+
+function notSucceeded(state: string | undefined): boolean {
+  return state !== undefined && state.toLowerCase() !== 'succeeded';
 }
 
 /** Left-aligned columns; the last column is not padded. */

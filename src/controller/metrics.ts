@@ -14,7 +14,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     registry,
     reconciles: new Counter({
       name: `${p}reconciles_total`,
-      help: 'Reconciles, by result: in_sync, applied, incomplete (refused nodes, conflicts or routes over the limit remain), failed (Azure or Kubernetes failed; retried with backoff).',
+      help: 'Reconciles, by result: in_sync, applied, incomplete (refused nodes, conflicts, routes over the limit or routes Azure refused remain), failed (Azure or Kubernetes failed; retried with backoff).',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
@@ -43,8 +43,14 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     }),
     routes: new Gauge({
       name: `${p}routes`,
-      help: 'Routes per table and state after the last reconcile: keep, create, update, delete, conflict, over_limit, foreign.',
+      help: 'Routes per table and state after the last reconcile: keep, create, update, delete, conflict, over_limit, rejected (refused by Azure, set aside), foreign.',
       labelNames: ['route_table', 'state'] as const,
+      registers: [registry],
+    }),
+    tableRedrives: new Counter({
+      name: `${p}route_table_redrives_total`,
+      help: 'Route tables found not Succeeded (a failed or interrupted write) and re-written as they stand, by route table.',
+      labelNames: ['route_table'] as const,
       registers: [registry],
     }),
     conflicts: new Gauge({
@@ -85,7 +91,16 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
   return m;
 }
 
-const STATES = ['keep', 'create', 'update', 'delete', 'conflict', 'over_limit', 'foreign'] as const;
+const STATES = [
+  'keep',
+  'create',
+  'update',
+  'delete',
+  'conflict',
+  'over_limit',
+  'rejected',
+  'foreign',
+] as const;
 const SKIP_REASONS = [
   'NoPodCIDR',
   'InvalidPodCIDR',
@@ -94,6 +109,8 @@ const SKIP_REASONS = [
   'PrefixTooBroad',
   'NoInternalIP',
   'DuplicatePodCIDR',
+  'OverlappingPodCIDR',
+  'CoversClusterCIDR',
 ] as const;
 
 /** Records a finished reconcile. */
@@ -102,7 +119,7 @@ export function observeReport(metrics: Metrics, report: SyncReport, nowMs: numbe
   const failed = s.failedTables > 0 || report.conditions.some((c) => c.result === 'failed');
   const result = failed
     ? 'failed'
-    : s.conflict + s.overLimit + s.refused > 0
+    : s.conflict + s.overLimit + s.refused + s.rejected > 0
       ? 'incomplete'
       : s.writes > 0
         ? 'applied'
@@ -117,10 +134,13 @@ export function observeReport(metrics: Metrics, report: SyncReport, nowMs: numbe
       delete: t.actions.delete.length,
       conflict: t.actions.conflict.length,
       over_limit: t.actions.overLimit.length,
+      rejected: t.rejected.length,
       foreign: t.foreignRoutes,
     };
     for (const state of STATES) metrics.routes.set({ route_table: t.name, state }, counts[state]);
     if (t.writes > 0) metrics.tableWrites.inc({ route_table: t.name }, t.writes);
+    // Counted only once the re-drive is written: a dry run, or a PUT that failed, recovered nothing.
+    if (t.redrive && t.writes > 0) metrics.tableRedrives.inc({ route_table: t.name });
     if (t.subnetCount !== undefined)
       metrics.tableUnassociated.set({ route_table: t.name }, t.subnetCount === 0 ? 1 : 0);
   }

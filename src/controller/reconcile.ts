@@ -2,12 +2,21 @@
 // -> node conditions and events. Shared by `sync-routes` (once) and `run` (on every trigger).
 import type { Logger } from 'pino';
 import { AzureError, tableNotFoundError } from '../azure/errors.ts';
-import { syncTable } from '../azure/table-sync.ts';
+import { syncTable, type TableSyncResult } from '../azure/table-sync.ts';
 import { tableId, type RouteTableStore, type TableRef, type TableSnapshot } from '../azure/types.ts';
 import { needsConditionPatch, networkCondition, nodeRouteOutcomes } from '../domain/conditions.ts';
-import { desiredRoutes } from '../domain/desired.ts';
+import { canonicalIp, canonicalPrefix } from '../domain/cidr.ts';
+import { desiredRoutes, type InPlaceTest } from '../domain/desired.ts';
 import { hasChanges, planTable, tableChanges } from '../domain/planner.ts';
-import type { DesiredState, NodeInfo, PlannerConfig, Route, TablePlan } from '../domain/types.ts';
+import type {
+  DesiredState,
+  NetworkCondition,
+  NodeInfo,
+  PlannerConfig,
+  Route,
+  RouteChanges,
+  TablePlan,
+} from '../domain/types.ts';
 import type { EventRecorder, NodeStatusWriter } from '../kube/types.ts';
 import { mapLimit } from './concurrency.ts';
 import { sleepWith, type Timers } from '../support/timers.ts';
@@ -32,10 +41,12 @@ export interface ReconcileOptions {
   /** Include each table's resulting routes in the report (the demo shows them). */
   readonly includeRoutes?: boolean;
   /**
-   * Whether to emit a FailedToCreateRoute event for a node whose routes are not in place. sync-routes emits
-   * on every run; the controller only when the node's condition changes, so a lasting problem is not spammed.
+   * The problem each node was last reported with (node -> the FailedToCreateRoute message), for a caller that
+   * reconciles again and again (`run`): a node gets an event only when its problem changes (DESIGN 2.5), with
+   * or without --no-node-conditions, so a lasting problem is not repeated on every pass. Absent (sync-routes,
+   * one shot): every node with a problem gets its event. `nodeProblems(report)` gives the next pass's map.
    */
-  readonly events: 'always' | 'onConditionChange';
+  readonly previousProblems?: ReadonlyMap<string, string> | undefined;
 }
 
 export interface ReconcileDeps {
@@ -63,7 +74,9 @@ const KUBE_CONCURRENCY = 16;
 interface TableOutcome {
   readonly report: TableReport;
   readonly plan: TablePlan;
-  /** The plan's creates and updates are in Azure (written and Succeeded, or nothing to write). */
+  /** The desired state this table was planned against (with its in-place hint), when it was read. */
+  readonly desired: DesiredState | undefined;
+  /** The plan's creates, updates and redrive are in Azure (written and Succeeded, or nothing to write). */
   readonly applied: boolean;
   /** The table could not be read at all, so nothing is known of the routes in it. */
   readonly unread: boolean;
@@ -76,7 +89,6 @@ export async function reconcile(
   signal?: AbortSignal,
 ): Promise<SyncReport> {
   const started = deps.timers.now();
-  const desired = desiredRoutes(nodes, options.planner);
   const withholdDeletes = nodes.length === 0 && !options.allowEmptyNodeList;
   const warnings: string[] = [];
   if (withholdDeletes) {
@@ -86,9 +98,9 @@ export async function reconcile(
   }
 
   const tables = await Promise.all(
-    options.routeTables.map((ref) => reconcileTable(ref, desired, withholdDeletes, options, deps, signal)),
+    options.routeTables.map((ref) => reconcileTable(ref, nodes, withholdDeletes, options, deps, signal)),
   );
-
+  const desired = reportedDesiredState(nodes, tables, options.planner);
   const outcomes = nodeRouteOutcomes(
     nodes,
     desired,
@@ -105,68 +117,95 @@ export async function reconcile(
   // Leadership lost or shutting down: Kubernetes writes stop here too, not only Azure writes.
   signal?.throwIfAborted();
   const conditions = await updateConditions(nodes, outcomes, options, deps, signal);
+  return buildReport(nodes, desired, tables, conditions, warnings, options, deps.timers.now() - started);
+}
 
-  const summary = summarise(
-    tables.map((t) => t.report),
-    desired,
-  );
-  const failed =
-    summary.failedTables > 0 ||
-    summary.conflict > 0 ||
-    summary.overLimit > 0 ||
-    summary.refused > 0 ||
-    conditions.some((c) => c.result === 'failed');
-  const pending = tables.some(
-    (t) => t.report.status === 'WouldApply' || (t.report.created && options.dryRun),
-  );
-  const result: RunResult = failed
-    ? 'Failed'
-    : pending
-      ? 'PendingChanges'
-      : summary.writes > 0
-        ? 'Applied'
-        : 'InSync';
-  const exitCode = failed ? 1 : pending ? 3 : 0;
+/**
+ * The one desired state the report, the node outcomes and the conditions speak of. Each table is planned with
+ * an in-place hint of its own (so an overlap is settled in favour of the route already standing in that
+ * table), but a node has one condition, so one state must be picked: the first configured table that was read.
+ * Tables normally hold the same routes (every table gets every route), so their states agree; when they do not
+ * (a route standing in one table only), the first table's choice is the one reported, and the other table's
+ * plan then shows that node's route as not planned there. When no table could be read, no route is in place
+ * anywhere that we know of, and the state without a hint (the older claimant stands) is the truth.
+ */
+function reportedDesiredState(
+  nodes: readonly NodeInfo[],
+  tables: readonly TableOutcome[],
+  planner: PlannerConfig,
+): DesiredState {
+  return tables.find((t) => t.desired !== undefined)?.desired ?? desiredRoutes(nodes, planner);
+}
 
-  return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    dryRun: options.dryRun,
-    result,
-    exitCode,
-    nodes: { total: nodes.length, routable: new Set(desired.routes.map((r) => r.node)).size },
-    skipped: desired.skipped,
-    tables: tables.map((t) => t.report),
-    conditions,
-    summary,
-    warnings,
-    durationMs: deps.timers.now() - started,
+/**
+ * desiredRoutes' in-place hint for one table: a route of ours (its claimant's prefix) that reads Succeeded and
+ * points, as a VirtualAppliance, at the claimant's InternalIP. Between two overlapping claims that route stands,
+ * so a newer node's pod CIDR never displaces a route that carries traffic. A route that does not read
+ * Succeeded (the goal state of a write that failed) has never been shown to carry any, and gives no precedence.
+ * The hint is this table's alone: tables are read and planned concurrently, and reading every table first would
+ * cost a second GET per table per pass.
+ */
+function inPlaceTest(routes: readonly Route[]): InPlaceTest {
+  const standing = new Set<string>();
+  for (const r of routes) {
+    if (!succeeded(r.provisioningState) || r.nextHopType.toLowerCase() !== 'virtualappliance') continue;
+    const prefix = canonicalPrefix(r.addressPrefix);
+    const ip = r.nextHopIpAddress === undefined ? undefined : canonicalIp(r.nextHopIpAddress);
+    if (prefix !== undefined && ip !== undefined) standing.add(`${prefix} ${ip}`);
+  }
+  return (cidr, nextHopIp) => standing.has(`${cidr} ${nextHopIp}`);
+}
+
+function succeeded(state: string | undefined): boolean {
+  return state === undefined || state.toLowerCase() === 'succeeded';
+}
+
+interface PlannedTable {
+  readonly plan: TablePlan;
+  readonly changes: RouteChanges;
+  readonly hasChanges: boolean;
+}
+
+/** The plan callback syncTable calls after every read, with what it remembers of the last call. */
+function tablePlanner(nodes: readonly NodeInfo[], withholdDeletes: boolean, planner: PlannerConfig) {
+  const state = { withheld: 0, desired: undefined as DesiredState | undefined };
+  const plan = (
+    routes: readonly Route[],
+    snapshot: TableSnapshot | undefined,
+    rejected: ReadonlyMap<string, string>,
+  ): PlannedTable => {
+    const desired = desiredRoutes(nodes, planner, inPlaceTest(routes));
+    let p = planTable(desired, routes, planner, {
+      tableProvisioningState: snapshot?.provisioningState,
+      rejected,
+    });
+    state.desired = desired;
+    state.withheld = 0;
+    if (withholdDeletes && p.deletes.length > 0) {
+      state.withheld = p.deletes.length;
+      p = { ...p, deletes: [] };
+    }
+    return { plan: p, changes: tableChanges(p), hasChanges: hasChanges(p) };
   };
+  return { plan, state };
 }
 
 async function reconcileTable(
   ref: TableRef,
-  desired: DesiredState,
+  nodes: readonly NodeInfo[],
   withholdDeletes: boolean,
   options: ReconcileOptions,
   deps: ReconcileDeps,
   signal: AbortSignal | undefined,
 ): Promise<TableOutcome> {
   const log = deps.logger.child({ routeTable: ref.name, resourceGroup: ref.resourceGroup });
-  let withheld = 0;
-  const plan = (routes: readonly Route[]) => {
-    let p = planTable(desired, routes, options.planner);
-    withheld = 0;
-    if (withholdDeletes && p.deletes.length > 0) {
-      withheld = p.deletes.length;
-      p = { ...p, deletes: [] };
-    }
-    return { plan: p, changes: tableChanges(p), hasChanges: hasChanges(p) };
-  };
+  const planner = tablePlanner(nodes, withholdDeletes, options.planner);
+  const finish = (o: FinishArgs) => finishTable(ref, o, planner.state, options, log);
   const run = () =>
     syncTable({
       store: deps.store,
       ref,
-      plan,
+      plan: planner.plan,
       dryRun: options.dryRun,
       maxAttempts: options.maxWriteAttempts,
       sleep: sleepWith(deps.timers),
@@ -178,149 +217,182 @@ async function reconcileTable(
   let created = false;
   let result = await run();
   if (result.snapshot === null && !result.error && options.createRouteTable) {
-    if (options.dryRun) {
-      const p = plan([]).plan;
-      return finish(ref, {
-        plan: p,
-        snapshot: undefined,
-        created: true,
-        status: 'NotFound',
-        writes: 0,
-        attempts: 1,
-      });
-    }
-    try {
-      log.info({ location: options.location }, 'creating route table');
-      await deps.store.create(ref, options.location!, signal);
-      created = true;
-    } catch (err) {
-      const error = err instanceof AzureError ? err : new AzureError({ kind: 'Other', message: String(err) });
-      return finish(ref, {
-        plan: EMPTY_PLAN,
-        created: false,
-        status: 'Failed',
-        error,
-        writes: 0,
-        attempts: 1,
-      });
-    }
+    const creation = await createMissingTable(ref, planner, options, deps, log, signal);
+    if (creation !== 'created') return finish(creation);
+    created = true;
     result = await run();
   }
+  return finish(syncOutcome(ref, result, created, options, log));
+}
 
+/**
+ * --create-route-table for a table that is not there. A dry run only says so (with the plan an empty table
+ * would get); otherwise the table is created, or the failure is the table's outcome.
+ */
+async function createMissingTable(
+  ref: TableRef,
+  planner: ReturnType<typeof tablePlanner>,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+  log: Logger,
+  signal: AbortSignal | undefined,
+): Promise<'created' | FinishArgs> {
+  if (options.dryRun) {
+    const p = planner.plan([], undefined, new Map()).plan;
+    return { plan: p, created: true, status: 'NotFound', writes: 0, attempts: 1 };
+  }
+  try {
+    log.info({ location: options.location }, 'creating route table');
+    await deps.store.create(ref, options.location!, signal);
+    return 'created';
+  } catch (err) {
+    const error = err instanceof AzureError ? err : new AzureError({ kind: 'Other', message: String(err) });
+    return { plan: EMPTY_PLAN, created: false, status: 'Failed', error, writes: 0, attempts: 1 };
+  }
+}
+
+/** What syncTable's result means for the table: its status, its plan, and what Azure refused. */
+function syncOutcome(
+  ref: TableRef,
+  result: TableSyncResult<PlannedTable>,
+  created: boolean,
+  options: ReconcileOptions,
+  log: Logger,
+): FinishArgs {
   const p = result.plan?.plan ?? EMPTY_PLAN;
+  const rejected = result.rejected;
   if (result.plan?.hasChanges)
     logActions(log, p, options.dryRun ? 'planned' : result.written ? 'applied' : 'not applied');
+  for (const [prefix, message] of rejected)
+    log.warn({ cidr: prefix, azureMessage: message }, 'Azure refused a route');
+  // Only PUTs Azure confirmed as Succeeded count (README "writes"); a 403, a 412 or a Failed LRO is no write.
+  const common = { plan: p, created, writes: result.written ? 1 : 0, attempts: result.attempts, rejected };
   if (result.error) {
     log.error({ err: result.error.message, kind: result.error.kind }, 'route table sync failed');
-    return finish(ref, {
-      plan: p,
+    return {
+      ...common,
       snapshot: result.snapshot ?? undefined,
-      created,
       status: 'Failed',
       error: result.error,
-      // Only PUTs Azure confirmed as Succeeded count (README "writes"); a 403, a 412 or a Failed LRO is no write.
-      writes: result.written ? 1 : 0,
-      attempts: result.attempts,
-      withheld,
       // Never planned: the read itself failed (throttled, unreachable, no token, forbidden).
       unread: result.plan === undefined,
-    });
+    };
   }
   if (result.snapshot === null) {
-    const error = tableNotFoundError(ref);
-    return finish(ref, {
-      plan: EMPTY_PLAN,
-      created,
-      status: 'NotFound',
-      error,
-      writes: 0,
-      attempts: result.attempts,
-    });
+    return { ...common, plan: EMPTY_PLAN, status: 'NotFound', error: tableNotFoundError(ref) };
   }
   const changed = result.plan !== undefined && result.plan.hasChanges;
   const status = !changed ? 'InSync' : options.dryRun ? 'WouldApply' : 'Applied';
-  return finish(ref, {
-    plan: p,
-    snapshot: result.snapshot,
-    created,
-    status,
-    writes: result.written ? 1 : 0,
-    attempts: result.attempts,
-    withheld,
-  });
+  return { ...common, snapshot: result.snapshot, status };
+}
 
-  function finish(
-    r: TableRef,
-    o: {
-      plan: TablePlan;
-      snapshot?: TableSnapshot | undefined;
-      created: boolean;
-      status: TableReport['status'];
-      error?: AzureError;
-      writes: number;
-      attempts: number;
-      withheld?: number;
-      unread?: boolean;
-    },
-  ): TableOutcome {
-    const warnings: string[] = [];
-    if (o.snapshot && o.snapshot.subnetCount === 0) {
-      warnings.push(
-        `route table "${r.name}" is not associated with any subnet, so its routes have no effect; associate it with the cluster subnet (az network vnet subnet update --route-table ${r.name} ...)`,
-      );
-    }
-    if (o.withheld) {
-      warnings.push(`${o.withheld} route(s) of ours were not deleted because the node list was empty`);
-    }
-    for (const w of warnings) log.warn(w);
-    const routes =
-      options.includeRoutes && o.snapshot
-        ? (options.dryRun ? applyForDisplay(o.snapshot.routes, o.plan) : o.snapshot.routes).map((r) =>
-            toRow(r),
-          )
-        : undefined;
-    const report: TableReport = {
-      id: tableId(r),
-      subscriptionId: r.subscriptionId,
-      resourceGroup: r.resourceGroup,
-      name: r.name,
-      status: o.status,
-      created: o.created,
-      subnetCount: o.snapshot?.subnetCount,
-      etag: o.snapshot?.etag,
-      writes: o.writes,
-      attempts: o.attempts,
-      actions: {
-        create: o.plan.creates.map((c) => toRow(c.route, c.desired.node)),
-        update: o.plan.updates.map((u) => ({
-          ...toRow(u.to, u.desired.node),
-          from: { nextHopType: u.from.nextHopType, nextHopIpAddress: u.from.nextHopIpAddress },
-        })),
-        delete: o.plan.deletes.map((d) => toRow(d)),
-        keep: o.plan.keeps.map((k) => toRow(k.route, k.desired.node)),
-        conflict: o.plan.conflicts.map((c) => ({
-          node: c.desired.node,
-          addressPrefix: c.desired.cidr,
-          kind: c.kind,
-          existing: toRow(c.existing),
-        })),
-        overLimit: o.plan.overLimit.map((d) => ({ node: d.node, addressPrefix: d.cidr })),
-      },
-      foreignRoutes: o.plan.foreign.length,
-      withheldDeletes: o.withheld ?? 0,
-      routes,
-      warnings,
-      error: o.error
-        ? { kind: o.error.kind, message: o.error.message, retryAfterMs: o.error.retryAfterMs }
-        : undefined,
-    };
-    return {
-      report,
-      plan: o.plan,
-      applied: o.status === 'InSync' || o.status === 'Applied',
-      unread: o.unread === true,
-    };
+interface FinishArgs {
+  readonly plan: TablePlan;
+  readonly snapshot?: TableSnapshot | undefined;
+  readonly created: boolean;
+  readonly status: TableReport['status'];
+  readonly error?: AzureError | undefined;
+  readonly writes: number;
+  readonly attempts: number;
+  readonly rejected?: ReadonlyMap<string, string> | undefined;
+  readonly unread?: boolean | undefined;
+}
+
+function finishTable(
+  ref: TableRef,
+  o: FinishArgs,
+  planned: { readonly withheld: number; readonly desired: DesiredState | undefined },
+  options: ReconcileOptions,
+  log: Logger,
+): TableOutcome {
+  const withheld = o.plan === EMPTY_PLAN ? 0 : planned.withheld;
+  const warnings = tableWarnings(ref, o.snapshot, withheld, o.plan);
+  for (const w of warnings) log.warn(w);
+  return {
+    report: tableReport(ref, o, withheld, warnings, options),
+    plan: o.plan,
+    desired: o.plan === EMPTY_PLAN ? undefined : planned.desired,
+    applied: o.status === 'InSync' || o.status === 'Applied',
+    unread: o.unread === true,
+  };
+}
+
+function tableWarnings(
+  ref: TableRef,
+  snapshot: TableSnapshot | undefined,
+  withheld: number,
+  plan: TablePlan,
+): string[] {
+  const warnings: string[] = [];
+  if (snapshot && snapshot.subnetCount === 0) {
+    warnings.push(
+      `route table "${ref.name}" is not associated with any subnet, so its routes have no effect; associate it with the cluster subnet (az network vnet subnet update --route-table ${ref.name} ...)`,
+    );
   }
+  if (withheld) {
+    warnings.push(`${withheld} route(s) of ours were not deleted because the node list was empty`);
+  }
+  for (const r of plan.rejected ?? []) {
+    warnings.push(
+      `Azure refused the route for node ${r.desired.node} (${r.desired.cidr}); it was set aside and the rest of the table written: ${r.message}`,
+    );
+  }
+  return warnings;
+}
+
+function tableReport(
+  r: TableRef,
+  o: FinishArgs,
+  withheld: number,
+  warnings: readonly string[],
+  options: ReconcileOptions,
+): TableReport {
+  const routes =
+    options.includeRoutes && o.snapshot
+      ? (options.dryRun ? applyForDisplay(o.snapshot.routes, o.plan) : o.snapshot.routes).map((x) => toRow(x))
+      : undefined;
+  return {
+    id: tableId(r),
+    subscriptionId: r.subscriptionId,
+    resourceGroup: r.resourceGroup,
+    name: r.name,
+    status: o.status,
+    created: o.created,
+    subnetCount: o.snapshot?.subnetCount,
+    etag: o.snapshot?.etag,
+    provisioningState: o.snapshot?.provisioningState,
+    redrive: o.plan.redrive === true,
+    writes: o.writes,
+    attempts: o.attempts,
+    actions: {
+      create: o.plan.creates.map((c) => toRow(c.route, c.desired.node)),
+      update: o.plan.updates.map((u) => ({
+        ...toRow(u.to, u.desired.node),
+        from: { nextHopType: u.from.nextHopType, nextHopIpAddress: u.from.nextHopIpAddress },
+      })),
+      delete: o.plan.deletes.map((d) => toRow(d)),
+      keep: o.plan.keeps.map((k) => toRow(k.route, k.desired.node)),
+      conflict: o.plan.conflicts.map((c) => ({
+        node: c.desired.node,
+        addressPrefix: c.desired.cidr,
+        kind: c.kind,
+        existing: toRow(c.existing),
+      })),
+      overLimit: o.plan.overLimit.map((d) => ({ node: d.node, addressPrefix: d.cidr })),
+    },
+    rejected: (o.plan.rejected ?? []).map((x) => ({
+      node: x.desired.node,
+      addressPrefix: x.desired.cidr,
+      message: x.message,
+    })),
+    foreignRoutes: o.plan.foreign.length,
+    withheldDeletes: withheld,
+    routes,
+    warnings,
+    error: o.error
+      ? { kind: o.error.kind, message: o.error.message, retryAfterMs: o.error.retryAfterMs }
+      : undefined,
+  };
 }
 
 /** Every desired route as a create: what a table that could not even be read still owes each node. */
@@ -371,6 +443,7 @@ function logActions(log: Logger, plan: TablePlan, outcome: string): void {
       'route blocked by a foreign route',
     );
   for (const o of plan.overLimit) log.warn({ node: o.node, cidr: o.cidr }, 'route over the table limit');
+  if (plan.redrive) log.info({ outcome }, 'route table not Succeeded as read; re-driving it with a PUT');
 }
 
 function applyForDisplay(routes: readonly Route[], plan: TablePlan): Route[] {
@@ -391,45 +464,33 @@ function toRow(route: Route, node?: string): RouteRow {
     nextHopType: route.nextHopType,
     nextHopIpAddress: route.nextHopIpAddress,
     node,
+    provisioningState: route.provisioningState,
   };
 }
 
+type Outcomes = ReturnType<typeof nodeRouteOutcomes>;
+type Outcome = Outcomes extends Map<string, infer O> ? O : never;
+
 async function updateConditions(
   nodes: readonly NodeInfo[],
-  outcomes: ReturnType<typeof nodeRouteOutcomes>,
+  outcomes: Outcomes,
   options: ReconcileOptions,
   deps: ReconcileDeps,
   signal: AbortSignal | undefined,
 ): Promise<ConditionRow[]> {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const work = [...outcomes].map(([name, outcome]) => ({ node: byName.get(name)!, outcome }));
-  return mapLimit(work, KUBE_CONCURRENCY, async ({ node, outcome }): Promise<ConditionRow> => {
-    signal?.throwIfAborted();
+  // Stopping or deposed: no new Kubernetes write starts, and the ones in flight take the signal and end. Every
+  // worker settles before the abort is thrown, so a caller that releases the Lease afterwards (DESIGN 2.6)
+  // knows no patch or event of this reconcile is still being sent.
+  const rows = await mapLimit(work, KUBE_CONCURRENCY, async ({ node, outcome }) => {
+    if (signal?.aborted) return undefined;
     const condition = networkCondition(outcome.routesCreated, outcome.problems);
-    const row = { node: node.name, ...condition };
-    const needed = needsConditionPatch(node.networkUnavailable, outcome.routesCreated);
-    const ref = { name: node.name, uid: node.uid };
-    // A table that could not be read is no evidence that a route seen in place before is gone: keep the node's
-    // RouteCreated (and no event) rather than flip every node to NetworkUnavailable, which taints them all, while
-    // Azure cannot be asked. A node not known to be routed still gets NoRouteCreated.
-    const keep =
-      !outcome.routesCreated &&
-      outcome.unconfirmedOnly === true &&
-      !needsConditionPatch(node.networkUnavailable, true);
-    const emit =
-      !keep &&
-      !options.dryRun &&
-      !outcome.routesCreated &&
-      (options.events === 'always' || (needed && options.nodeConditions));
-    if (emit) {
-      await deps.events.warning(ref, 'FailedToCreateRoute', condition.message).catch((err: unknown) => {
-        deps.logger.warn(
-          { node: node.name, err: errorMessage(err) },
-          'could not record the FailedToCreateRoute event',
-        );
-      });
+    const keep = keepsRouteCreated(node, outcome);
+    if (!keep && !outcome.routesCreated && shouldEmit(node.name, condition.message, options)) {
+      await recordFailure(node, condition.message, deps, signal);
     }
-    if (!options.nodeConditions) return { ...row, result: 'disabled' };
+    if (!options.nodeConditions) return { node: node.name, ...condition, result: 'disabled' } as const;
     if (keep) {
       const kept = networkCondition(true, []);
       return {
@@ -437,22 +498,136 @@ async function updateConditions(
         ...kept,
         message: `${kept.message} (kept: ${condition.message})`,
         result: 'unchanged',
-      };
+      } as const;
     }
-    if (!needed) return { ...row, result: 'unchanged' };
-    if (options.dryRun) return { ...row, result: 'pending' };
-    try {
-      await deps.status.setNetworkUnavailable(ref, condition, new Date(deps.timers.now()));
-      return { ...row, result: 'patched' };
-    } catch (err) {
-      const message = errorMessage(err);
-      deps.logger.error(
-        { node: node.name, err: message },
-        'could not patch the NetworkUnavailable condition',
-      );
-      return { ...row, result: 'failed', error: message };
-    }
+    if (signal?.aborted) return undefined;
+    return patchCondition(node, condition, options, deps, signal);
   });
+  signal?.throwIfAborted();
+  return rows.filter((r): r is ConditionRow => r !== undefined);
+}
+
+/**
+ * A table that could not be read is no evidence that a route seen in place before is gone: keep the node's
+ * RouteCreated (and no event) rather than flip every node to NetworkUnavailable, which taints them all, while
+ * Azure cannot be asked. A node not known to be routed still gets NoRouteCreated.
+ */
+function keepsRouteCreated(node: NodeInfo, outcome: Outcome): boolean {
+  const current = node.networkUnavailable;
+  return (
+    !outcome.routesCreated &&
+    outcome.unconfirmedOnly === true &&
+    current?.status === 'False' &&
+    current.reason === 'RouteCreated'
+  );
+}
+
+/** DESIGN 2.5: an event whenever a node's problem changes; one shot (no previous problems) always emits. */
+function shouldEmit(node: string, message: string, options: ReconcileOptions): boolean {
+  if (options.dryRun) return false;
+  const previous = options.previousProblems;
+  return previous === undefined || previous.get(node) !== message;
+}
+
+async function recordFailure(
+  node: NodeInfo,
+  message: string,
+  deps: ReconcileDeps,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await deps.events
+    .warning({ name: node.name, uid: node.uid }, 'FailedToCreateRoute', message, signal)
+    .catch((err: unknown) => {
+      deps.logger.warn(
+        { node: node.name, err: errorMessage(err) },
+        'could not record the FailedToCreateRoute event',
+      );
+    });
+}
+
+async function patchCondition(
+  node: NodeInfo,
+  condition: NetworkCondition,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+  signal: AbortSignal | undefined,
+): Promise<ConditionRow> {
+  const row = { node: node.name, ...condition };
+  // Status, reason and message all count (DESIGN 2.5): a CNI's False/CalicoIsUp becomes RouteCreated, and a
+  // message that no longer describes the node's problem is replaced. The writer keeps lastTransitionTime
+  // unless the status changes.
+  if (!needsConditionPatch(node.networkUnavailable, condition)) return { ...row, result: 'unchanged' };
+  if (options.dryRun) return { ...row, result: 'pending' };
+  try {
+    await deps.status.setNetworkUnavailable(
+      { name: node.name, uid: node.uid, networkUnavailableStatus: node.networkUnavailable?.status },
+      condition,
+      new Date(deps.timers.now()),
+      signal,
+    );
+    return { ...row, result: 'patched' };
+  } catch (err) {
+    const message = errorMessage(err);
+    deps.logger.error({ node: node.name, err: message }, 'could not patch the NetworkUnavailable condition');
+    return { ...row, result: 'failed', error: message };
+  }
+}
+
+/**
+ * The problem each node ended the reconcile with (node -> the FailedToCreateRoute message), for the next
+ * pass's ReconcileOptions.previousProblems. Read from the conditions, which carry the node's condition even
+ * under --no-node-conditions; a node whose RouteCreated was kept (its table could not be read) had no problem
+ * before and has none now.
+ */
+export function nodeProblems(report: SyncReport): Map<string, string> {
+  const problems = new Map<string, string>();
+  for (const c of report.conditions) if (c.status === 'True') problems.set(c.node, c.message);
+  return problems;
+}
+
+function buildReport(
+  nodes: readonly NodeInfo[],
+  desired: DesiredState,
+  tables: readonly TableOutcome[],
+  conditions: readonly ConditionRow[],
+  warnings: readonly string[],
+  options: ReconcileOptions,
+  durationMs: number,
+): SyncReport {
+  const summary = summarise(
+    tables.map((t) => t.report),
+    desired,
+  );
+  const failed =
+    summary.failedTables > 0 ||
+    summary.conflict > 0 ||
+    summary.overLimit > 0 ||
+    summary.refused > 0 ||
+    summary.rejected > 0 ||
+    conditions.some((c) => c.result === 'failed');
+  const pending = tables.some(
+    (t) => t.report.status === 'WouldApply' || (t.report.created && options.dryRun),
+  );
+  const result: RunResult = failed
+    ? 'Failed'
+    : pending
+      ? 'PendingChanges'
+      : summary.writes > 0
+        ? 'Applied'
+        : 'InSync';
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    dryRun: options.dryRun,
+    result,
+    exitCode: failed ? 1 : pending ? 3 : 0,
+    nodes: { total: nodes.length, routable: new Set(desired.routes.map((r) => r.node)).size },
+    skipped: desired.skipped,
+    tables: tables.map((t) => t.report),
+    conditions,
+    summary,
+    warnings,
+    durationMs,
+  };
 }
 
 function summarise(tables: readonly TableReport[], desired: DesiredState): SyncReport['summary'] {
@@ -464,6 +639,8 @@ function summarise(tables: readonly TableReport[], desired: DesiredState): SyncR
     keep: sum((t) => t.actions.keep.length),
     conflict: sum((t) => t.actions.conflict.length),
     overLimit: sum((t) => t.actions.overLimit.length),
+    rejected: sum((t) => t.rejected.length),
+    redrives: tables.filter((t) => t.redrive).length,
     refused: desired.skipped.filter((s) => s.reason !== 'NoPodCIDR').length,
     failedTables: tables.filter((t) => t.status === 'Failed' || (t.status === 'NotFound' && !t.created))
       .length,

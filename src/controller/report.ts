@@ -3,6 +3,8 @@
 import type { NetworkCondition } from '../kube/types.ts';
 import type { SkippedNode } from '../domain/types.ts';
 
+// Still 1: every field added since (provisioningState, redrive, rejected, summary.rejected and summary.redrives)
+// is an addition, and no field changed its meaning.
 export const REPORT_SCHEMA_VERSION = 1;
 
 export interface RouteRow {
@@ -11,6 +13,19 @@ export interface RouteRow {
   readonly nextHopType: string;
   readonly nextHopIpAddress?: string | undefined;
   readonly node?: string | undefined;
+  /**
+   * Azure's provisioningState of the route as read (Succeeded, Updating, Failed); absent for a route this run
+   * creates. A kept route that is not Succeeded is re-driven with its table (TableReport.redrive).
+   */
+  readonly provisioningState?: string | undefined;
+}
+
+/** A route Azure refused (a 400 naming it): set aside so the rest of the table was written (DESIGN 2.4). */
+export interface RejectedRow {
+  readonly node: string;
+  readonly addressPrefix: string;
+  /** Azure's message, as it gave it. */
+  readonly message: string;
 }
 
 export interface UpdateRow extends RouteRow {
@@ -45,6 +60,17 @@ export interface TableReport {
   readonly created: boolean;
   readonly subnetCount?: number | undefined;
   readonly etag?: string | undefined;
+  /**
+   * The table's provisioningState as Azure last showed it: after our write, the state that write left;
+   * otherwise as read. Anything but Succeeded means its routes are not all in effect (DESIGN 2.4).
+   */
+  readonly provisioningState?: string | undefined;
+  /**
+   * The table, or a route of ours in it, did not read Succeeded (a write that failed, or one whose writer died),
+   * so it was re-written as it stands with a guarded PUT (in a dry run: would be). Its kept routes count as in
+   * place only once that PUT Succeeded.
+   */
+  readonly redrive: boolean;
   /** Whole-table PUTs that Azure confirmed. */
   readonly writes: number;
   /** Read-plan-write attempts (more than one after 412 or throttling). */
@@ -57,6 +83,8 @@ export interface TableReport {
     readonly conflict: readonly ConflictRow[];
     readonly overLimit: readonly { readonly node: string; readonly addressPrefix: string }[];
   };
+  /** Desired routes Azure refused; each node concerned is NetworkUnavailable with Azure's message. */
+  readonly rejected: readonly RejectedRow[];
   /** Routes that are not ours, left exactly as they were. */
   readonly foreignRoutes: number;
   /** Deletes held back because the node list was empty (DESIGN 2.6). */
@@ -94,6 +122,10 @@ export interface SyncReport {
     readonly keep: number;
     readonly conflict: number;
     readonly overLimit: number;
+    /** Routes Azure refused, over all tables (TableReport.rejected). */
+    readonly rejected: number;
+    /** Tables re-driven because they (or a route of ours) did not read Succeeded (TableReport.redrive). */
+    readonly redrives: number;
     /** Refused nodes (every skip reason except NoPodCIDR). */
     readonly refused: number;
     readonly failedTables: number;

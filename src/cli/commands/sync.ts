@@ -60,7 +60,6 @@ export async function syncRoutes(
       allowEmptyNodeList: config.allowEmptyNodeList,
       nodeConditions: config.nodeConditions,
       includeRoutes: options.includeRoutes ?? false,
-      events: 'always',
     },
     { store, status: kube, events: kube, logger, timers: realTimers },
     io.signal,

@@ -410,6 +410,41 @@ describe('Azure simulator over HTTP', () => {
     );
   });
 
+  it("lets a later table PUT supersede a running one when concurrentWrites is 'supersede'", async () => {
+    const s = await start({ concurrentWrites: 'supersede' });
+    s.putTable(SUB, RG, 'rt', { routes: [FOREIGN] });
+    const first = await call(s, 'PUT', tablePath('rt'), {
+      location: 'westus',
+      properties: { routes: [routeBody(FOREIGN), routeBody(WORKER_0)] },
+    });
+    // If-Match is still checked: the first write changed the etag when it was accepted.
+    const stale = await call(s, 'PUT', tablePath('rt'), { location: 'westus' }, { 'if-match': 'W/"old"' });
+    expect(stale.status).toBe(412);
+    const second = await call(
+      s,
+      'PUT',
+      tablePath('rt'),
+      { location: 'westus', properties: { routes: [routeBody(FOREIGN), routeBody(WORKER_0)] } },
+      { 'if-match': first.body.etag },
+    );
+    expect(second.status).toBe(200);
+    // The route the first write added is still being driven by the second.
+    expect(second.body.properties.routes[1].properties.provisioningState).toBe('Updating');
+    const firstPoll = await call(s, 'GET', first.headers.get('azure-asyncoperation') ?? '');
+    expect(firstPoll.body.status).toBe('Canceled');
+    expect(firstPoll.body.error.details[0].code).toBe('CanceledAndSupersededDueToAnotherOperation');
+    expect(firstPoll.body.error.details[0].message).toMatch(
+      /^Operation PutRouteTableOperation \(.+\) was canceled and superseded by operation PutRouteTableOperation \(.+\)\.$/,
+    );
+    await pollToEnd(s, second.headers.get('azure-asyncoperation') ?? '');
+    const after = await call(s, 'GET', tablePath('rt'));
+    expect(after.body.properties.provisioningState).toBe('Succeeded');
+    expect(s.routes(SUB, RG, 'rt')).toEqual([FOREIGN, WORKER_0]);
+    // Other writes over a running operation are still refused.
+    await call(s, 'PUT', tablePath('rt'), { location: 'westus' });
+    expect((await call(s, 'PATCH', tablePath('rt'), { tags: {} })).status).toBe(409);
+  });
+
   it('refuses exactly one route, by name or by prefix, with a 400 naming it (refuseRoute)', async () => {
     const s = await start();
     s.putTable(SUB, RG, 'rt', { routes: [FOREIGN] });

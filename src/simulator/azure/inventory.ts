@@ -228,7 +228,8 @@ export class Inventory {
     switch (match.operation) {
       case 'Subnets_Get': {
         const subnet = this.#subnets.get(key(match.id));
-        if (!subnet) throw resourceNotFound(`${NETWORK}/virtualNetworks/subnets`, lastSegment(match.id), match.rg!);
+        if (!subnet)
+          throw resourceNotFound(`${NETWORK}/virtualNetworks/subnets`, lastSegment(match.id), match.rg!);
         return this.#subnetView(subnet);
       }
       case 'Subnets_List': {
@@ -252,7 +253,8 @@ export class Inventory {
       }
       case 'VirtualMachines_Get': {
         const vm = this.#vms.get(key(match.id));
-        if (!vm) throw resourceNotFound('Microsoft.Compute/virtualMachines', lastSegment(match.id), match.rg!);
+        if (!vm)
+          throw resourceNotFound('Microsoft.Compute/virtualMachines', lastSegment(match.id), match.rg!);
         return structuredClone(vm);
       }
       case 'Permissions_ListForResource':
@@ -311,5 +313,9 @@ function lastSegment(id: string): string {
 
 /** ARM answers a write to a read-only simulated resource this way. */
 export function inventoryMethodNotAllowed(method: string): ArmError {
-  return new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${method}'.`);
+  return new ArmError(
+    405,
+    'MethodNotAllowed',
+    `The requested resource does not support http method '${method}'.`,
+  );
 }

@@ -143,6 +143,7 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** The Retry-After real Azure puts on the answer to a route-table PUT or DELETE (the recording's value). */
 const DEFAULT_LRO_RETRY_AFTER_SECONDS = 2;
 const NO_ROUTES: ReadonlySet<string> = new Set();
+const PUT_TABLE = 'PutRouteTable';
 const ZERO_CLIENT = '00000000-0000-0000-0000-000000000000';
 
 type MutableEntry = { -readonly [K in keyof RequestLogEntry]: RequestLogEntry[K] };
@@ -225,6 +226,14 @@ class Simulator implements AzureSimulator {
       !(Number.isFinite(retryAfter) && retryAfter >= 0)
     ) {
       throw new RangeError(`lroRetryAfterSeconds must be a non-negative number or 'none', got ${retryAfter}`);
+    }
+    if (
+      options.concurrentWrites !== undefined &&
+      !['refuse', 'supersede'].includes(options.concurrentWrites)
+    ) {
+      throw new RangeError(
+        `concurrentWrites must be 'refuse' or 'supersede', got ${options.concurrentWrites}`,
+      );
     }
     if (
       options.lroFailureMode !== undefined &&
@@ -523,7 +532,7 @@ class Simulator implements AzureSimulator {
     const input = parseObject(r.text);
     await this.#beforeWrite(target, r);
     const record = this.#store.table(target.sub, target.rg, target.name);
-    if (record) this.#refuseIfBusy(record, r.url.pathname);
+    const superseded = record ? this.#refuseIfBusy(record, r.url.pathname, PUT_TABLE) : undefined;
     checkPreconditions(r.req, etagOf(record?.body), r.url.pathname);
     const prior = record?.body;
     const pending = buildTable({
@@ -541,12 +550,14 @@ class Simulator implements AzureSimulator {
     stored.body = body;
     const op = this.#store.startOperation({
       record: stored,
+      kind: PUT_TABLE,
       ...lro,
       commit: () => {
         stored.body = withStates(stored.body, 'Succeeded', touched);
       },
       abort: () => this.#failWrite(stored, touched, prior),
     });
+    if (superseded) this.#store.supersede(superseded, op);
     r.reply.send(record ? 200 : 201, this.#store.view(stored), this.#asyncHeaders(op, r.apiVersion, false));
   }
 
@@ -565,6 +576,7 @@ class Simulator implements AzureSimulator {
     record.body = withStates(record.body, 'Deleting', NO_ROUTES);
     const op = this.#store.startOperation({
       record,
+      kind: 'DeleteRouteTable',
       ...this.#lroOutcome(r.context),
       commit: () => this.#store.removeRecord(record),
       abort: () => this.#failWrite(record, NO_ROUTES, prior),
@@ -624,6 +636,7 @@ class Simulator implements AzureSimulator {
     record.body = withStates(table, 'Updating', touched);
     const op = this.#store.startOperation({
       record,
+      kind: 'PutRoute',
       ...this.#lroOutcome(r.context),
       commit: () => {
         record.body = withStates(record.body, 'Succeeded', touched);
@@ -650,6 +663,7 @@ class Simulator implements AzureSimulator {
     record.body = { ...withStates(record.body, 'Updating', touched, 'Deleting'), etag: newEtag() };
     const op = this.#store.startOperation({
       record,
+      kind: 'DeleteRoute',
       ...this.#lroOutcome(r.context),
       commit: () => {
         const etag = record.body['etag'];
@@ -728,8 +742,15 @@ class Simulator implements AzureSimulator {
     throw badRequest(fault.code ?? fallback.code, fault.message ?? fallback.message);
   }
 
-  #refuseIfBusy(record: TableRecord, resourceId: string): void {
+  /**
+   * Refuses a write to a table whose operation is still running, unless concurrentWrites is 'supersede' and
+   * the write is of the same kind: then it returns the operation the write will supersede.
+   */
+  #refuseIfBusy(record: TableRecord, resourceId: string, kind?: string): OperationRecord | undefined {
     const op = this.#store.busy(record);
+    if (op && kind !== undefined && op.kind === kind && this.#options.concurrentWrites === 'supersede') {
+      return op;
+    }
     if (op) {
       throw anotherOperationInProgress(
         this.#options.busyStatus ?? 409,

@@ -17,6 +17,12 @@ import type { JsonObject, SeedTable, SimpleRoute } from './types.ts';
 
 export type OperationStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
 
+export interface OperationError {
+  readonly code: string;
+  readonly message: string;
+  readonly details?: readonly { readonly code: string; readonly message: string }[] | undefined;
+}
+
 export interface OperationRecord {
   readonly id: string;
   readonly subscriptionId: string;
@@ -27,7 +33,9 @@ export interface OperationRecord {
   polls: number;
   status: OperationStatus;
   readonly outcome: 'Succeeded' | 'Failed' | 'Canceled' | 'Never';
-  readonly error: { readonly code: string; readonly message: string } | undefined;
+  error: OperationError | undefined;
+  /** What the operation does, e.g. PutRouteTable: a later write of the same kind may supersede it. */
+  readonly kind: string;
   /**
    * Settles the change (the body was stored when the write was accepted); dropped once the operation ends so
    * finished operations hold no table bodies.
@@ -67,7 +75,8 @@ export interface StoreOptions {
 export interface StartOperation {
   readonly record: TableRecord;
   readonly outcome: OperationRecord['outcome'];
-  readonly error?: { readonly code: string; readonly message: string } | undefined;
+  readonly error?: OperationError | undefined;
+  readonly kind: string;
   readonly commit: () => void;
   readonly abort: (status: 'Failed' | 'Canceled') => void;
 }
@@ -182,6 +191,7 @@ export class Store {
       status: 'InProgress',
       outcome: start.outcome,
       error: start.error,
+      kind: start.kind,
       commit: start.commit,
       abort: start.abort,
     };
@@ -199,6 +209,27 @@ export class Store {
     if (op.status !== 'InProgress') return;
     if (this.#eligible(op)) this.#finish(op);
     else op.polls++;
+  }
+
+  /**
+   * Ends `op` Canceled because `by`, a later write of the same kind on the same resource, was accepted, as
+   * Microsoft.Network does (CanceledAndSupersededDueToAnotherOperation). `by`'s goal state stands.
+   */
+  supersede(op: OperationRecord, by: OperationRecord): void {
+    if (op.status !== 'InProgress') return;
+    op.status = 'Canceled';
+    op.error = {
+      code: 'Canceled',
+      message: 'Operation was canceled.',
+      details: [
+        {
+          code: 'CanceledAndSupersededDueToAnotherOperation',
+          message: `Operation ${op.kind}Operation (${op.id}) was canceled and superseded by operation ${by.kind}Operation (${by.id}).`,
+        },
+      ],
+    };
+    op.commit = undefined;
+    op.abort = undefined;
   }
 
   /** Completes every running operation now (except those that never finish). */

@@ -84,6 +84,13 @@ export interface AzureSimulatorOptions {
    * back to what it was before the write (a failed create leaves nothing), and reads Failed.
    */
   readonly lroFailureMode?: 'keepGoalState' | 'revert' | undefined;
+  /**
+   * A write to a table whose operation is still running. 'refuse' (default): answered busyStatus
+   * RetryableErrorDueToAnotherOperation. 'supersede': a table PUT over a running table PUT is accepted, and the
+   * running operation ends Canceled with CanceledAndSupersededDueToAnotherOperation, as Microsoft.Network does
+   * for two writes of one resource; other writes are still refused.
+   */
+  readonly concurrentWrites?: 'refuse' | 'supersede' | undefined;
   /** Status for a write to a table whose operation is still running: 409 (default) or 429. */
   readonly busyStatus?: 409 | 429 | undefined;
   /** Retry-After, in seconds, on that busy answer. Default 1. */

@@ -307,6 +307,58 @@ describe('node informer', () => {
     expect(inf.nodes()).toHaveLength(2);
   });
 
+  it('says whether it heard from the API server since a mark, and resync lists again (a silent watch)', async () => {
+    api.addNodes([node(1)]);
+    const inf = startInformer();
+    await inf.start();
+    await inf.waitForSync();
+    await until(() => inf.health().connected);
+    const first = inf.mark();
+    expect(inf.freshSince(first)).toBe(false);
+    api.addNode(node(2));
+    await until(() => changes.includes('added node-2'));
+    expect(inf.freshSince(first)).toBe(true);
+
+    // The open watch dies without a word: nothing more arrives, not even bookmarks.
+    const second = inf.mark();
+    api.stallWatches();
+    api.addNode(node(3));
+    expect(inf.freshSince(second)).toBe(false);
+    expect(inf.nodes().map((n) => n.name)).toEqual(['node-1', 'node-2']);
+    const listsBefore = lists();
+    await inf.resync();
+    expect(lists()).toBe(listsBefore + 1);
+    expect(inf.freshSince(second)).toBe(true);
+    expect(inf.nodes().map((n) => n.name)).toEqual(['node-1', 'node-2', 'node-3']);
+    expect(changes).toContain('added node-3');
+    // The watch resumed from the new list and follows changes again.
+    api.addNode(node(4));
+    await until(() => changes.includes('added node-4'));
+    expect(inf.health().errors).toBe(0);
+
+    const aborted = new AbortController();
+    aborted.abort(new Error('term ended'));
+    await expect(inf.resync(aborted.signal)).rejects.toThrow('term ended');
+  });
+
+  it('a resync asked for while a list is running waits for a list that starts after it', async () => {
+    api.addNodes([node(1)]);
+    const gate = api.hold({ method: 'GET', pathIncludes: 'limit=' });
+    const inf = startInformer();
+    await inf.start();
+    await gate.arrived(1);
+    const resynced = inf.resync();
+    let done = false;
+    void resynced.then(() => (done = true));
+    api.addNode(node(2));
+    gate.release();
+    await inf.waitForSync();
+    await resynced;
+    expect(done).toBe(true);
+    expect(lists()).toBe(2);
+    expect(inf.nodes().map((n) => n.name)).toEqual(['node-1', 'node-2']);
+  });
+
   it('stops: closes the watch and rejects waiters', async () => {
     await api.down();
     const inf = startInformer();

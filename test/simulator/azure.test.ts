@@ -722,6 +722,10 @@ describe('Azure simulator over HTTP', () => {
 
     const del = await call(s, 'DELETE', `${tablePath('rt')}/routes/to-internet`);
     expect(del.status).toBe(202);
+    // While the delete runs, the route reads Deleting and its table Updating.
+    const deleting = await call(s, 'GET', `${tablePath('rt')}/routes/to-internet`);
+    expect(deleting.body.properties.provisioningState).toBe('Deleting');
+    expect((await call(s, 'GET', tablePath('rt'))).body.properties.provisioningState).toBe('Updating');
     const location = del.headers.get('location') ?? '';
     expect(location).toContain('/operationResults/');
     expect(del.headers.get('azure-asyncoperation')).toContain('/operations/');

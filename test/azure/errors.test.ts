@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import {
   AzureError,
   credentialError,
+  notSettledError,
+  operationFailedError,
   redact,
+  routeRefusedMessage,
   retryAfterFromHeaders,
   timeoutError,
   toAzureError,
@@ -239,5 +242,75 @@ describe('helpers', () => {
       retryAfterFromHeaders(createHttpHeaders({ 'retry-after': 'Mon, 14 Jul 2025 10:00:05 GMT' }), () => now),
     ).toBe(5000);
     expect(retryAfterFromHeaders(createHttpHeaders({}))).toBeUndefined();
+  });
+});
+
+describe('messages for provisioning state and refused routes', () => {
+  it('NotSettled names the table, its state, the reads made and what happens next', () => {
+    const err = notSettledError(REF, 'Updating', 11, 29_625);
+    expect(err.kind).toBe('NotSettled');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toBe(
+      'route table "kubernetes-routes" in resource group "kubernetes-the-hard-way" (subscription ' +
+        `${REF.subscriptionId}) is still Updating after 11 reads over 29.6s (another write is in progress, ` +
+        'or one whose writer died); it is not planned until it settles, and the next sync retries',
+    );
+  });
+
+  it('a refused route names the route, its prefix, the table, what Azure said and the fix', () => {
+    const message = routeRefusedMessage(
+      REF,
+      { name: 'worker-2____10200224', addressPrefix: '10.200.2.0/24' },
+      'InvalidNextHopIpAddress: Route x has an invalid NextHopIpAddress 10.240.0.256.',
+    );
+    expect(message).toContain('Azure refused the route "worker-2____10200224" for 10.200.2.0/24');
+    expect(message).toContain('route table "kubernetes-routes"');
+    expect(message).toContain(
+      '(InvalidNextHopIpAddress: Route x has an invalid NextHopIpAddress 10.240.0.256.)',
+    );
+    expect(message).toContain('the rest of the table was written');
+  });
+
+  it("an operation that ended Failed carries Azure's code and message, apart and in the message", () => {
+    const err = operationFailedError(REF, {
+      state: 'Failed',
+      code: 'NetworkingInternalOperationError',
+      message: 'An unexpected error occured while processing the network operation.',
+    });
+    expect(err.kind).toBe('OperationFailed');
+    expect(err.code).toBe('NetworkingInternalOperationError');
+    expect(err.azureMessage).toBe(
+      'NetworkingInternalOperationError: An unexpected error occured while processing the network operation.',
+    );
+    expect(err.message).toContain(
+      'ended Failed in Azure (NetworkingInternalOperationError: An unexpected error occured',
+    );
+    expect(err.message).toContain('not counted as applied');
+  });
+
+  it("keeps Azure's own text of a 400 (code first, details too) for the refused-route report", () => {
+    const err = toAzureError(
+      restError(400, {
+        error: {
+          code: 'InvalidCIDRNotation',
+          message: 'The address prefix 10.200.2.1/24 in resource /x/routes/worker-2____10200224 is invalid.',
+        },
+      }),
+      {
+        ...ctx,
+        body: {
+          error: {
+            code: 'InvalidCIDRNotation',
+            message:
+              'The address prefix 10.200.2.1/24 in resource /x/routes/worker-2____10200224 is invalid.',
+          },
+        },
+      },
+    );
+    expect(err.kind).toBe('BadRequest');
+    expect(err.azureMessage).toBe(
+      'InvalidCIDRNotation: The address prefix 10.200.2.1/24 in resource /x/routes/worker-2____10200224 is invalid.',
+    );
+    expect(err.withMessage('other').azureMessage).toBe(err.azureMessage);
   });
 });

@@ -1,11 +1,11 @@
 // The command line: flags, help, and the mapping from failures to exit codes.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AzureError } from '../azure/errors.ts';
 import { ConfigError } from '../config/errors.ts';
 import { CLOUDS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
 import { KubeError } from '../kube/client.ts';
-import { parseBooleanFlag, type RunFlags } from '../config/run.ts';
+import { parseBooleanFlag, type DoctorFlags, type RunFlags } from '../config/run.ts';
+import { buildInfo, versionLine } from './build-info.ts';
 import { demoCommand } from './commands/demo.ts';
 import { syncRoutesCommand } from './commands/sync.ts';
 
@@ -66,7 +66,11 @@ export function addCommonOptions(cmd: Command): Command {
       '--allow-insecure-arm-endpoint',
       'TEST ONLY: allow an http:// loopback --arm-endpoint (the simulator); a placeholder token is sent, never a real one',
     )
-    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then in-cluster configuration)')
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig file (default: $KUBECONFIG, then the in-cluster configuration, then ~/.kube/config)',
+    )
+    .option('--context <name>', "kubeconfig context to use instead of the file's current-context")
     .option('--no-node-conditions', "do not patch the nodes' NetworkUnavailable condition")
     .addOption(
       new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('info'),
@@ -96,7 +100,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description(
       'Keeps Azure route tables in step with Kubernetes node pod CIDRs: one route per node pod CIDR, next hop the node InternalIP.',
     )
-    .version(VERSION, '--version')
+    .version(versionLine(), '--version', 'print the version and the commit it was built from')
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -110,7 +114,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       ),
   )
     .option('--dry-run', 'print the plan and write nothing: no Azure write, no condition patch, no event')
-    .addOption(new Option('--output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
     .option('--create-route-table', 'create a missing route table in --location')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (flags: SyncFlags) => setExit(await syncRoutesCommand(flags, io)));
@@ -175,25 +179,62 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     })
     .exitOverride();
 
+  addCommonOptions(
+    program
+      .command('doctor')
+      .description(
+        'Preflight: check the identity, its permissions, the tables, subnet association, IP forwarding, other route writers, the nodes and the plan. Writes nothing.',
+      ),
+  )
+    .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .option(
+      '--leader-elect-lease-name <name>',
+      "name of this controller's Lease, as run takes it",
+      'azure-route-controller',
+    )
+    .option(
+      '--leader-elect-namespace <ns>',
+      "namespace of this controller's Lease (default: $POD_NAMESPACE, then the pod's own namespace, then kube-system)",
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes:\n  0  every check ok or warn\n  1  a check failed\n  2  bad usage or configuration',
+    )
+    .action(async (flags: DoctorFlags) => {
+      const { doctorCommand } = await import('./commands/doctor.ts');
+      setExit(await doctorCommand(flags, io));
+    })
+    .exitOverride();
+
   program
     .command('demo')
     .description(
       'Run sync-routes against the built-in Azure simulator and a fake three-worker cluster (Kubernetes the Hard Way); needs no Azure account',
     )
-    .addOption(new Option('--output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
     .addOption(
       new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('warn'),
     )
     .action(async (flags: { output: string; logLevel: string }) => setExit(await demoCommand(flags, io)))
     .exitOverride();
 
+  program
+    .command('version')
+    .description('Print the version and the commit it was built from')
+    .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
+    .action((flags: { output: string }) => {
+      const info = buildInfo();
+      io.stdout.write(
+        flags.output === 'json'
+          ? `${JSON.stringify({ version: info.version, commit: info.commit, node: process.versions.node })}\n`
+          : `${versionLine(info)}\n`,
+      );
+      setExit(EXIT.ok);
+    })
+    .exitOverride();
+
   return program;
 }
-
-// src/cli and dist/cli are both two levels below package.json, which ships in the image.
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 /** Runs the CLI and resolves with the exit code. Never throws for a user's mistake. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {

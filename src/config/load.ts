@@ -1,12 +1,20 @@
 // Builds the one frozen Config from flags > azure.json > defaults. The only module that reads files or env.
 import { readFileSync } from 'node:fs';
-import { delimiter } from 'node:path';
-import { cloudSettings, tokenScopeFor } from '../azure/clouds.ts';
+import { delimiter, join } from 'node:path';
+import { cloudSettings, metadataUrlFor, scopeForAudience, tokenScopeFor } from '../azure/clouds.ts';
 import type { TableRef } from '../azure/types.ts';
 import { normalizeClusterCidr } from '../domain/cidr.ts';
 import { parseAzureJson, type AzureJson } from './azure-json.ts';
 import { ConfigError } from './errors.ts';
-import type { AzureConfig, CloudName, CommonConfig, CredentialSpec, SyncConfig } from './types.ts';
+import type {
+  AzureConfig,
+  CloudDiscovery,
+  CloudName,
+  CommonConfig,
+  CredentialSpec,
+  KubeconfigSearch,
+  SyncConfig,
+} from './types.ts';
 import {
   parseChoice,
   parseDuration,
@@ -16,7 +24,12 @@ import {
   parseRouteTableName,
 } from './values.ts';
 
-export const CLOUDS: readonly CloudName[] = ['AzurePublicCloud', 'AzureChinaCloud', 'AzureUSGovernment'];
+export const CLOUDS: readonly CloudName[] = [
+  'AzurePublicCloud',
+  'AzureChinaCloud',
+  'AzureUSGovernment',
+  'AzureStackCloud',
+];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** The shared flags, as the CLI parser hands them over (strings, before validation). */
@@ -31,6 +44,7 @@ export interface CommonFlags {
   armEndpoint?: string;
   allowInsecureArmEndpoint?: boolean;
   kubeconfig?: string;
+  context?: string;
   nodeConditions?: boolean;
   logLevel?: string;
   routeLimit?: string;
@@ -60,23 +74,19 @@ export const processEnvironment = (): Environment => ({
 
 export function loadCommonConfig(flags: CommonFlags, environment: Environment): CommonConfig {
   const warnings: string[] = [];
-  const json = readAzureJson(flags.cloudConfig, environment, warnings);
-
-  const cloudName = parseChoice(
-    flags.cloud !== undefined ? '--cloud' : 'azure.json "cloud"',
-    flags.cloud ?? normaliseCloudAlias(json.cloud) ?? 'AzurePublicCloud',
-    CLOUDS,
-  );
-  const cloud = cloudSettings(cloudName);
-  const { armEndpoint, allowInsecureEndpoint } = resolveEndpoint(
-    flags.armEndpoint,
-    cloud.armEndpoint,
-    flags.allowInsecureArmEndpoint === true,
-  );
+  const ignoredKeys: string[] = [];
+  const json = readAzureJson(flags.cloudConfig, environment, warnings, ignoredKeys);
+  const cloudEndpoints = resolveCloud(flags, json, environment);
+  const { cloudName, armEndpoint, allowInsecureEndpoint } = cloudEndpoints;
 
   const subscriptionSource =
-    flags.subscriptionId !== undefined ? '--subscription-id' : 'azure.json "subscriptionId"';
-  const subscriptionRaw = flags.subscriptionId ?? json.subscriptionId;
+    flags.subscriptionId !== undefined
+      ? '--subscription-id'
+      : json.networkResourceSubscriptionID !== undefined
+        ? 'azure.json "networkResourceSubscriptionID"'
+        : 'azure.json "subscriptionId"';
+  // Route tables are network resources: upstream reads them in networkResourceSubscriptionID when it is set.
+  const subscriptionRaw = flags.subscriptionId ?? json.networkResourceSubscriptionID ?? json.subscriptionId;
   const subscriptionId =
     subscriptionRaw === undefined ? undefined : parseGuid(subscriptionSource, subscriptionRaw.trim());
 
@@ -102,13 +112,16 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     json.tenantId === undefined ? undefined : parseGuid('azure.json "tenantId"', json.tenantId);
   const credential = allowInsecureEndpoint
     ? ({ kind: 'insecureTest' } as const)
-    : credentialFrom(json, tenantId);
+    : flags.cloudConfig === undefined
+      ? ({ kind: 'default' } as const)
+      : credentialFrom(json, tenantId, environment.env, warnings);
 
   const azure: AzureConfig = {
     cloud: cloudName,
+    discovery: cloudEndpoints.discovery,
     armEndpoint,
-    tokenScope: flags.armEndpoint !== undefined ? tokenScopeFor(armEndpoint) : cloud.tokenScope,
-    authorityHost: cloud.authorityHost,
+    tokenScope: cloudEndpoints.tokenScope,
+    authorityHost: cloudEndpoints.authorityHost,
     tenantId,
     subscriptionId: routeTables[0]!.subscriptionId,
     routeTables,
@@ -124,7 +137,7 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
       flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval, 1),
   };
 
-  const kubeconfig = resolveKubeconfig(flags.kubeconfig, environment.env['KUBECONFIG'], warnings);
+  const kubeconfigSearch = resolveKubeconfig(flags, environment.env);
 
   return deepFreeze({
     azure,
@@ -144,7 +157,8 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
             : parseInteger('--node-cidr-mask-size-ipv6', flags.nodeCidrMaskSizeIpv6, 1, 128),
       },
     },
-    kubeconfig,
+    kubeconfig: flags.kubeconfig,
+    kubeconfigSearch,
     nodeConditions: flags.nodeConditions !== false,
     allowEmptyNodeList: flags.allowEmptyNodeList === true,
     maxWriteAttempts:
@@ -153,6 +167,7 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
         : parseInteger('--max-write-attempts', flags.maxWriteAttempts, 1, 100),
     logLevel: parseChoice('--log-level', flags.logLevel ?? 'info', LOG_LEVELS),
     warnings,
+    ignoredKeys,
   });
 }
 
@@ -172,7 +187,12 @@ export function loadSyncConfig(flags: SyncFlags, environment: Environment): Sync
   });
 }
 
-function readAzureJson(file: string | undefined, environment: Environment, warnings: string[]): AzureJson {
+function readAzureJson(
+  file: string | undefined,
+  environment: Environment,
+  warnings: string[],
+  ignoredKeys: string[],
+): AzureJson {
   if (file === undefined) return {};
   let text: string;
   try {
@@ -187,6 +207,7 @@ function readAzureJson(file: string | undefined, environment: Environment, warni
   }
   const loaded = parseAzureJson(file, text);
   warnings.push(...loaded.warnings);
+  ignoredKeys.push(...loaded.ignoredKeys);
   return loaded.values;
 }
 
@@ -199,46 +220,40 @@ function normaliseCloudAlias(value: string | undefined): string | undefined {
     azurechinacloud: 'AzureChinaCloud',
     azureusgovernment: 'AzureUSGovernment',
     azureusgovernmentcloud: 'AzureUSGovernment',
+    azurestackcloud: 'AzureStackCloud',
   };
   return aliases[value.toLowerCase()] ?? value;
 }
 
+/** Validates an ARM endpoint given by `source` (a flag or azure.json key, named in every message). */
 function resolveEndpoint(
-  flag: string | undefined,
-  cloudDefault: string,
+  source: string,
+  flag: string,
   allowInsecure: boolean,
 ): { armEndpoint: string; allowInsecureEndpoint: boolean } {
-  if (flag === undefined) {
-    if (allowInsecure) {
-      throw new ConfigError(
-        '--allow-insecure-arm-endpoint only applies with an http:// loopback --arm-endpoint (a simulator); remove it',
-      );
-    }
-    return { armEndpoint: cloudDefault, allowInsecureEndpoint: false };
-  }
   let url: URL;
   try {
     url = new URL(flag);
   } catch {
     throw new ConfigError(
-      `--arm-endpoint: "${flag}" is not a URL; use the Resource Manager endpoint, e.g. https://management.azure.com`,
+      `${source}: "${flag}" is not a URL; use the Resource Manager endpoint, e.g. https://management.azure.com`,
     );
   }
   if (url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
     throw new ConfigError(
-      `--arm-endpoint: "${flag}" must be a bare origin such as https://management.azure.com, without a path or query`,
+      `${source}: "${flag}" must be a bare origin such as https://management.azure.com, without a path or query`,
     );
   }
   const origin = url.origin;
   if (url.protocol === 'https:') return { armEndpoint: origin, allowInsecureEndpoint: false };
   if (url.protocol !== 'http:') {
-    throw new ConfigError(`--arm-endpoint: "${flag}" must use https://`);
+    throw new ConfigError(`${source}: "${flag}" must use https://`);
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
   if (!loopback || !allowInsecure) {
     throw new ConfigError(
-      `--arm-endpoint: "${flag}" uses plain http; Azure Resource Manager must be reached over https. ` +
+      `${source}: "${flag}" uses plain http; Azure Resource Manager must be reached over https. ` +
         'Plain http is allowed only for a loopback simulator, together with --allow-insecure-arm-endpoint',
     );
   }
@@ -351,62 +366,246 @@ const CLUSTER_CIDR_HELP =
   '(kubectl -n kube-system get configmap kubeadm-config -o yaml), or 10.200.0.0/16 in Kubernetes the Hard Way. ' +
   'Routes inside it are ours; every other route is left alone';
 
-function credentialFrom(json: AzureJson, tenantId: string | undefined): CredentialSpec {
-  const need = (key: keyof AzureJson, value: string | undefined, mode: string): string => {
+/**
+ * The credential, chosen in upstream's order and on upstream's conditions (pkg/azclient/auth.go, ADR 9): workload
+ * identity when AZURE_FEDERATED_TOKEN_FILE is set or "useFederatedWorkloadIdentityExtension" is true; then a
+ * managed identity when "useManagedIdentityExtension" is true; then a client secret; then a client certificate.
+ * As upstream, AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (what the workload identity webhook
+ * injects) win over the azure.json keys. Without any of them: the default chain (DESIGN 4).
+ */
+function credentialFrom(
+  json: AzureJson,
+  jsonTenantId: string | undefined,
+  env: Environment['env'],
+  warnings: string[],
+): CredentialSpec {
+  const fromEnv = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const envTenant = fromEnv('AZURE_TENANT_ID');
+  const tenantId = envTenant !== undefined ? parseGuid('AZURE_TENANT_ID', envTenant) : jsonTenantId;
+  const clientId = fromEnv('AZURE_CLIENT_ID') ?? json.aadClientId;
+  const clientSecret = fromEnv('AZURE_CLIENT_SECRET') ?? json.aadClientSecret;
+  const need = (value: string | undefined, what: string, mode: string): string => {
     if (value === undefined) {
-      throw new ConfigError(
-        `azure.json: ${mode} needs "${key}"; add it, or remove the ${mode} keys to use the default credential chain`,
-      );
+      throw new ConfigError(`azure.json: ${mode} needs ${what}; add it, or remove the ${mode} keys`);
     }
     return value;
   };
-  if (json.useFederatedWorkloadIdentityExtension === true || json.aadFederatedTokenFile !== undefined) {
+  const tenantHelp = '"tenantId" (or AZURE_TENANT_ID)';
+  const clientHelp = '"aadClientId" (or AZURE_CLIENT_ID)';
+  if (json.identitySystem !== undefined && json.identitySystem.toLowerCase() === 'adfs') {
+    throw new ConfigError(
+      'azure.json "identitySystem": "adfs" (Azure Stack Hub with AD FS) is not supported; use Microsoft Entra ID ("azure_ad", the default)',
+    );
+  }
+  const multiTenant =
+    json.networkResourceTenantID !== undefined &&
+    json.networkResourceTenantID.toLowerCase() !== (tenantId ?? '').toLowerCase();
+
+  const envTokenFile = fromEnv('AZURE_FEDERATED_TOKEN_FILE');
+  if (envTokenFile !== undefined || json.useFederatedWorkloadIdentityExtension === true) {
+    const mode = 'workload identity ("useFederatedWorkloadIdentityExtension")';
     return {
       kind: 'workloadIdentity',
-      tenantId,
-      clientId: json.aadClientId,
-      tokenFilePath: json.aadFederatedTokenFile,
+      tenantId: need(tenantId, tenantHelp, mode),
+      clientId: need(clientId, clientHelp, mode),
+      tokenFilePath: need(
+        envTokenFile ?? json.aadFederatedTokenFile,
+        '"aadFederatedTokenFile" (or AZURE_FEDERATED_TOKEN_FILE)',
+        mode,
+      ),
     };
   }
+  if (json.aadFederatedTokenFile !== undefined) {
+    warnings.push(
+      'azure.json "aadFederatedTokenFile" is set but "useFederatedWorkloadIdentityExtension" is not true, so the token file is not used (as in cloud-provider-azure); set it to true to use workload identity',
+    );
+  }
   if (json.useManagedIdentityExtension === true) {
-    return { kind: 'managedIdentity', clientId: json.userAssignedIdentityID };
+    if (multiTenant) {
+      throw new ConfigError(
+        'azure.json "networkResourceTenantID" differs from "tenantId": with a managed identity cloud-provider-azure reaches the other tenant through an auxiliary token in Key Vault, which this controller does not support; use a service principal ("aadClientId" with "aadClientSecret" or "aadClientCertPath")',
+      );
+    }
+    const id = json.userAssignedIdentityID;
+    // Upstream tells a resource ID from a client ID by its /subscriptions/ segment.
+    if (id !== undefined && id.toUpperCase().includes('/SUBSCRIPTIONS/')) {
+      return { kind: 'managedIdentity', resourceId: id };
+    }
+    return { kind: 'managedIdentity', clientId: id };
+  }
+  // A service principal signs in to the network resources' tenant when it differs: the route tables live there.
+  const spTenant = multiTenant ? json.networkResourceTenantID : tenantId;
+  const spTenantHelp = multiTenant ? '"networkResourceTenantID"' : tenantHelp;
+  if (clientSecret !== undefined) {
+    const mode = 'a client secret ("aadClientSecret")';
+    return {
+      kind: 'clientSecret',
+      tenantId: parseGuid(
+        multiTenant ? 'azure.json "networkResourceTenantID"' : 'azure.json "tenantId"',
+        need(spTenant, spTenantHelp, mode),
+      ),
+      clientId: need(clientId, clientHelp, mode),
+      clientSecret,
+    };
   }
   if (json.aadClientCertPath !== undefined) {
     const mode = 'a client certificate ("aadClientCertPath")';
     return {
       kind: 'clientCertificate',
-      tenantId: need('tenantId', tenantId, mode),
-      clientId: need('aadClientId', json.aadClientId, mode),
+      tenantId: parseGuid(
+        multiTenant ? 'azure.json "networkResourceTenantID"' : 'azure.json "tenantId"',
+        need(spTenant, spTenantHelp, mode),
+      ),
+      clientId: need(clientId, clientHelp, mode),
       certificatePath: json.aadClientCertPath,
       certificatePassword: json.aadClientCertPassword,
     };
   }
-  if (json.aadClientSecret !== undefined) {
-    const mode = 'a client secret ("aadClientSecret")';
-    return {
-      kind: 'clientSecret',
-      tenantId: need('tenantId', tenantId, mode),
-      clientId: need('aadClientId', json.aadClientId, mode),
-      clientSecret: json.aadClientSecret,
-    };
-  }
-  return { kind: 'default', managedIdentityClientId: json.userAssignedIdentityID };
-}
-
-function resolveKubeconfig(
-  flag: string | undefined,
-  env: string | undefined,
-  warnings: string[],
-): string | undefined {
-  if (flag !== undefined) return flag;
-  if (env === undefined || env === '') return undefined; // in-cluster configuration
-  const paths = env.split(delimiter).filter((p) => p !== '');
-  if (paths.length > 1) {
-    warnings.push(
-      `$KUBECONFIG lists ${paths.length} files; using the first, ${paths[0]}; pass --kubeconfig to choose`,
+  if (json.aadMSIDataPlaneIdentityPath !== undefined) {
+    throw new ConfigError(
+      'azure.json "aadMSIDataPlaneIdentityPath" (msi-dataplane credentials) is not supported; use "useManagedIdentityExtension", workload identity or a service principal',
     );
   }
-  return paths[0];
+  const id = json.userAssignedIdentityID;
+  if (id !== undefined && id.toUpperCase().includes('/SUBSCRIPTIONS/')) {
+    return { kind: 'default', managedIdentityResourceId: id };
+  }
+  return { kind: 'default', managedIdentityClientId: id };
+}
+
+interface CloudEndpoints {
+  readonly cloudName: CloudName;
+  readonly armEndpoint: string;
+  readonly allowInsecureEndpoint: boolean;
+  readonly tokenScope: string;
+  readonly authorityHost: string;
+  readonly discovery?: CloudDiscovery | undefined;
+}
+
+/**
+ * The cloud and its endpoints. As upstream (pkg/azclient/cloud.go): an azure.json "resourceManagerEndpoint" means
+ * the audience and authority are read from its metadata endpoint at start-up; for AzureStackCloud the file named
+ * by AZURE_ENVIRONMENT_FILEPATH wins over the metadata. --arm-endpoint alone keeps the scope of its origin, except
+ * on AzureStackCloud, whose audience is never the endpoint's origin.
+ */
+function resolveCloud(flags: CommonFlags, json: AzureJson, environment: Environment): CloudEndpoints {
+  const cloudName = parseChoice(
+    flags.cloud !== undefined ? '--cloud' : 'azure.json "cloud"',
+    flags.cloud ?? normaliseCloudAlias(json.cloud) ?? 'AzurePublicCloud',
+    CLOUDS,
+  );
+  const cloud = cloudSettings(cloudName);
+  const allowInsecure = flags.allowInsecureArmEndpoint === true;
+  const stack = cloudName === 'AzureStackCloud';
+  const envFile = stack ? environment.env['AZURE_ENVIRONMENT_FILEPATH'] : undefined;
+  const overrides = envFile ? readEnvironmentFile(envFile, environment, allowInsecure) : {};
+  const source =
+    flags.armEndpoint !== undefined
+      ? '--arm-endpoint'
+      : json.resourceManagerEndpoint !== undefined
+        ? 'azure.json "resourceManagerEndpoint"'
+        : undefined;
+  const raw = flags.armEndpoint ?? json.resourceManagerEndpoint;
+  if (stack && raw === undefined && overrides.armEndpoint === undefined) {
+    throw new ConfigError(
+      'cloud AzureStackCloud needs its Resource Manager endpoint: set "resourceManagerEndpoint" in azure.json (e.g. https://management.local.azurestack.external) or pass --arm-endpoint, or point AZURE_ENVIRONMENT_FILEPATH at an environment file with "resourceManagerEndpoint"',
+    );
+  }
+  if (raw === undefined && overrides.armEndpoint === undefined) {
+    if (allowInsecure) {
+      throw new ConfigError(
+        '--allow-insecure-arm-endpoint only applies with an http:// loopback --arm-endpoint (a simulator); remove it',
+      );
+    }
+    return { cloudName, ...cloud, allowInsecureEndpoint: false };
+  }
+  const { armEndpoint, allowInsecureEndpoint } =
+    raw !== undefined
+      ? resolveEndpoint(source!, raw, allowInsecure)
+      : { armEndpoint: overrides.armEndpoint!, allowInsecureEndpoint: false };
+  const discover = !allowInsecureEndpoint && (stack || flags.armEndpoint === undefined);
+  if (!discover) {
+    return {
+      cloudName,
+      armEndpoint,
+      allowInsecureEndpoint,
+      tokenScope: tokenScopeFor(armEndpoint),
+      authorityHost: cloud.authorityHost,
+    };
+  }
+  return {
+    cloudName,
+    armEndpoint: overrides.armEndpoint ?? armEndpoint,
+    allowInsecureEndpoint,
+    tokenScope: overrides.audience ? scopeForAudience(overrides.audience) : tokenScopeFor(armEndpoint),
+    authorityHost: overrides.authorityHost ?? cloud.authorityHost,
+    discovery: {
+      metadataUrl: metadataUrlFor(armEndpoint),
+      cloudName,
+      source: source ?? `AZURE_ENVIRONMENT_FILEPATH ${envFile}`,
+      overrides,
+    },
+  };
+}
+
+/** Upstream's AZURE_ENVIRONMENT_FILEPATH file: an endpoint with its audience, and the login endpoint. */
+function readEnvironmentFile(
+  file: string,
+  environment: Environment,
+  allowInsecure: boolean,
+): CloudDiscovery['overrides'] {
+  const where = `AZURE_ENVIRONMENT_FILEPATH ${file}`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(environment.readFile(file));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code !== undefined ? String(code) : 'not valid JSON';
+    throw new ConfigError(
+      `${where}: cannot read it (${why}); point it at the Azure Stack Hub environment JSON file, or unset it`,
+    );
+  }
+  const obj = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const str = (key: string): string | undefined => {
+    const v = obj[key];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${where}: key "${key}" must be a string`);
+    return v.trim();
+  };
+  const endpoint = str('resourceManagerEndpoint');
+  const audience = str('tokenAudience');
+  const login = str('activeDirectoryEndpoint');
+  // Upstream takes the endpoint and the audience only together.
+  const both = endpoint !== undefined && audience !== undefined;
+  return {
+    armEndpoint: both
+      ? resolveEndpoint(`${where} "resourceManagerEndpoint"`, endpoint, allowInsecure).armEndpoint
+      : undefined,
+    audience: both ? audience : undefined,
+    authorityHost: login === undefined ? undefined : login.replace(/\/+$/, ''),
+  };
+}
+
+/**
+ * Where the kubeconfig is looked for, in kubectl's order (DESIGN 4): --kubeconfig; then $KUBECONFIG (a list,
+ * merged); then the in-cluster configuration; then ~/.kube/config under $HOME. The kube adapter tries them.
+ */
+function resolveKubeconfig(flags: CommonFlags, env: Environment['env']): KubeconfigSearch {
+  if (flags.context !== undefined && flags.context.trim() === '') {
+    throw new ConfigError(
+      '--context: the value is empty; give a context name from the kubeconfig (kubectl config get-contexts)',
+    );
+  }
+  const home = env['HOME'];
+  return {
+    flag: flags.kubeconfig,
+    envFiles: (env['KUBECONFIG'] ?? '').split(delimiter).filter((p) => p !== ''),
+    homeFile: home !== undefined && home !== '' ? join(home, '.kube', 'config') : undefined,
+    context: flags.context?.trim(),
+  };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -2,7 +2,7 @@
 import type { TableRef } from '../azure/types.ts';
 import type { PlannerConfig } from '../domain/types.ts';
 
-export type CloudName = 'AzurePublicCloud' | 'AzureChinaCloud' | 'AzureUSGovernment';
+export type CloudName = 'AzurePublicCloud' | 'AzureChinaCloud' | 'AzureUSGovernment' | 'AzureStackCloud';
 
 /** Which @azure/identity credential to build. Secrets live only here and in the credential itself. */
 export type CredentialSpec =
@@ -16,22 +16,53 @@ export type CredentialSpec =
       readonly kind: 'clientCertificate';
       readonly tenantId: string;
       readonly clientId: string;
+      /** PEM, or PKCS#12 (PFX) as upstream expects it; the file is read when the credential is built. */
       readonly certificatePath: string;
       readonly certificatePassword?: string | undefined;
     }
-  | { readonly kind: 'managedIdentity'; readonly clientId?: string | undefined }
+  /** A user-assigned identity by client ID, or by resource ID (sent as mi_res_id), as upstream tells them apart. */
+  | {
+      readonly kind: 'managedIdentity';
+      readonly clientId?: string | undefined;
+      readonly resourceId?: string | undefined;
+    }
   | {
       readonly kind: 'workloadIdentity';
       readonly tenantId?: string | undefined;
       readonly clientId?: string | undefined;
       readonly tokenFilePath?: string | undefined;
     }
-  | { readonly kind: 'default'; readonly managedIdentityClientId?: string | undefined }
+  | {
+      readonly kind: 'default';
+      readonly managedIdentityClientId?: string | undefined;
+      readonly managedIdentityResourceId?: string | undefined;
+    }
   /** Only with --allow-insecure-arm-endpoint against loopback: a fixed placeholder token, never a real one. */
   | { readonly kind: 'insecureTest' };
 
+/**
+ * Endpoints read at start-up from `<resourceManagerEndpoint>/metadata/endpoints` (Azure Stack Hub and any
+ * azure.json with "resourceManagerEndpoint", as upstream does; ADR 9). Until resolved, AzureConfig's armEndpoint,
+ * tokenScope and authorityHost are the cloud's defaults.
+ */
+export interface CloudDiscovery {
+  readonly metadataUrl: string;
+  /** Picks the entry of a list response, by name (case-insensitive). */
+  readonly cloudName: string;
+  /** Where the endpoint came from, for messages. */
+  readonly source: string;
+  /** From AZURE_ENVIRONMENT_FILEPATH (AzureStackCloud only); each wins over the metadata, as upstream. */
+  readonly overrides: {
+    readonly armEndpoint?: string | undefined;
+    readonly audience?: string | undefined;
+    readonly authorityHost?: string | undefined;
+  };
+}
+
 export interface AzureConfig {
   readonly cloud: CloudName;
+  /** Set when the audience and authority must still be read from the cloud's metadata endpoint. */
+  readonly discovery?: CloudDiscovery | undefined;
   /** Resource Manager endpoint, without a trailing slash. */
   readonly armEndpoint: string;
   /** `<armEndpoint>/.default`, or the cloud's audience. */
@@ -51,10 +82,24 @@ export interface AzureConfig {
   readonly pollIntervalMs: number;
 }
 
+/** Where to look for a kubeconfig, in kubectl's order (DESIGN 4): each is tried until one exists. */
+export interface KubeconfigSearch {
+  /** --kubeconfig: only this file. */
+  readonly flag?: string | undefined;
+  /** $KUBECONFIG's files, merged as kubectl merges them (the first to set a name or current-context wins). */
+  readonly envFiles: readonly string[];
+  /** ~/.kube/config, from $HOME: tried after the in-cluster configuration. */
+  readonly homeFile?: string | undefined;
+  /** --context NAME, instead of current-context. */
+  readonly context?: string | undefined;
+}
+
 export interface CommonConfig {
   readonly azure: AzureConfig;
   readonly planner: PlannerConfig;
+  /** The --kubeconfig flag alone (callers that search the way kubectl does use kubeconfigSearch). */
   readonly kubeconfig?: string | undefined;
+  readonly kubeconfigSearch: KubeconfigSearch;
   readonly nodeConditions: boolean;
   /** Whether an empty node list may delete routes (DESIGN 2.6). */
   readonly allowEmptyNodeList: boolean;
@@ -63,6 +108,8 @@ export interface CommonConfig {
   readonly logLevel: string;
   /** Warnings found while loading (normalised CIDRs, unknown azure.json keys); logged once by the CLI. */
   readonly warnings: readonly string[];
+  /** azure.json keys upstream defines that do not apply to routes; the CLI logs them once at debug. */
+  readonly ignoredKeys: readonly string[];
 }
 
 export interface SyncConfig extends CommonConfig {

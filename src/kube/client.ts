@@ -17,6 +17,7 @@ import {
   type V1NodeList,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeconfigSearch } from '../config/types.ts';
 import type { NodeInfo } from '../domain/types.ts';
 import { toNodeInfo } from './nodes.ts';
 import type { EventRecorder, NetworkCondition, NodeLister, NodeRef, NodeStatusWriter } from './types.ts';
@@ -64,6 +65,8 @@ export class KubeError extends Error {
 export interface LoadKubeConfigOptions {
   /** Prefix for the in-cluster service account paths (tests). */
   readonly inClusterRoot?: string;
+  /** --context NAME: use this context instead of the file's current-context. */
+  readonly context?: string | undefined;
 }
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -85,11 +88,15 @@ export function serverForMessages(kc: KubeConfig, fallback = '(no cluster)'): st
 }
 
 /**
- * Loads the kubeconfig at `path`, or the in-cluster service account config when `path` is undefined. The
- * caller resolves --kubeconfig, then $KUBECONFIG, then in-cluster; this function never reads the environment
- * itself (client-node's in-cluster loader reads KUBERNETES_SERVICE_HOST/PORT).
+ * Loads the kubeconfig at `path`, the in-cluster service account config when `path` is undefined, or, given a
+ * KubeconfigSearch, the first that exists in kubectl's order (findKubeConfig). This function never reads the
+ * environment itself (client-node's in-cluster loader reads KUBERNETES_SERVICE_HOST/PORT).
  */
-export function loadKubeConfig(path: string | undefined, options: LoadKubeConfigOptions = {}): KubeConfig {
+export function loadKubeConfig(
+  path: string | undefined | KubeconfigSearch,
+  options: LoadKubeConfigOptions = {},
+): KubeConfig {
+  if (typeof path === 'object') return findKubeConfig(path, options);
   const kc = new KubeConfig();
   if (path === undefined) {
     const root = options.inClusterRoot ?? '';
@@ -107,10 +114,99 @@ export function loadKubeConfig(path: string | undefined, options: LoadKubeConfig
         `No kubeconfig given and no service account token at ${root}${SERVICE_ACCOUNT_DIR}/token: mount a service account token into the pod (automountServiceAccountToken), or pass --kubeconfig FILE.`,
       );
     }
+    useContext(kc, options.context, 'the in-cluster configuration');
     validate(kc, 'the in-cluster configuration');
     return kc;
   }
+  readKubeConfigFile(kc, path);
+  useContext(kc, options.context, `kubeconfig ${path}`);
+  validate(kc, `kubeconfig ${path}`);
+  return kc;
+}
 
+/**
+ * kubectl's search (DESIGN 4): --kubeconfig alone when given; else $KUBECONFIG's files that exist, merged; else
+ * the in-cluster configuration; else ~/.kube/config. A file that exists but is broken fails at once; when nothing
+ * is found, the error lists every place tried.
+ */
+export function findKubeConfig(search: KubeconfigSearch, options: LoadKubeConfigOptions = {}): KubeConfig {
+  const context = search.context ?? options.context;
+  if (search.flag !== undefined) return loadKubeConfig(search.flag, { ...options, context });
+  const tried: string[] = [];
+  const present = search.envFiles.filter((f) => exists(f));
+  if (present.length > 0) return mergedKubeConfig(present, context);
+  tried.push(
+    search.envFiles.length === 0
+      ? '$KUBECONFIG (not set)'
+      : `$KUBECONFIG (${search.envFiles.join(', ')}: no such file)`,
+  );
+  try {
+    return loadKubeConfig(undefined, { ...options, context });
+  } catch (err) {
+    if (!(err instanceof KubeError) || !/^No kubeconfig given/.test(err.message)) throw err;
+    tried.push(`the in-cluster configuration (${inClusterReason(err.message)})`);
+  }
+  if (search.homeFile !== undefined && exists(search.homeFile)) {
+    return loadKubeConfig(search.homeFile, { ...options, context });
+  }
+  tried.push(
+    search.homeFile === undefined ? '~/.kube/config ($HOME is not set)' : `${search.homeFile} (no such file)`,
+  );
+  throw new KubeError(
+    'Config',
+    `No kubeconfig found; tried --kubeconfig (not given), ${tried.join(', ')}. Pass --kubeconfig FILE, set KUBECONFIG, or run inside a pod with a service account.`,
+  );
+}
+
+/** kubectl's merge of a $KUBECONFIG list: the first file to define a name, or current-context, wins. */
+function mergedKubeConfig(files: readonly string[], context: string | undefined): KubeConfig {
+  const merged = new KubeConfig();
+  const byName = <T extends { name: string }>(lists: T[][]): T[] => {
+    const seen = new Map<string, T>();
+    for (const item of lists.flat()) if (!seen.has(item.name)) seen.set(item.name, item);
+    return [...seen.values()];
+  };
+  const each = files.map((f) => readKubeConfigFile(new KubeConfig(), f));
+  merged.loadFromOptions({
+    clusters: byName(each.map((kc) => kc.getClusters())),
+    users: byName(each.map((kc) => kc.getUsers())),
+    contexts: byName(each.map((kc) => kc.getContexts())),
+    currentContext: each.map((kc) => kc.getCurrentContext()).find((c) => !!c) ?? '',
+  });
+  const source = `the kubeconfig merged from $KUBECONFIG (${files.join(', ')})`;
+  useContext(merged, context, source);
+  validate(merged, source);
+  return merged;
+}
+
+function useContext(kc: KubeConfig, context: string | undefined, source: string): void {
+  if (context === undefined) return;
+  if (kc.getContextObject(context) === null) {
+    throw new KubeError(
+      'Config',
+      `${capitalise(source)} has no context "${context}" (contexts: ${names(kc.getContexts())}); pass one of them to --context.`,
+    );
+  }
+  kc.setCurrentContext(context);
+}
+
+function inClusterReason(message: string): string {
+  return /KUBERNETES_SERVICE_HOST/.test(message)
+    ? 'KUBERNETES_SERVICE_HOST is not set'
+    : 'no service account token';
+}
+
+function exists(path: string): boolean {
+  try {
+    accessSync(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and parses one kubeconfig file into `kc` (paths in it made absolute), without validating it. */
+function readKubeConfigFile(kc: KubeConfig, path: string): KubeConfig {
   const fix = 'Fix the file, or point --kubeconfig (or KUBECONFIG) at a valid one.';
   let text: string;
   try {
@@ -153,7 +249,6 @@ export function loadKubeConfig(path: string | undefined, options: LoadKubeConfig
         : oneLine(err instanceof Error ? err.message : String(err));
     throw new KubeError('Config', `Kubeconfig ${path} is invalid: ${detail}. ${fix}`, { cause: err });
   }
-  validate(kc, `kubeconfig ${path}`);
   return kc;
 }
 

@@ -5,6 +5,7 @@ import {
   ManagedIdentityCredential,
   WorkloadIdentityCredential,
 } from '@azure/identity';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cloudSettings, isCloudName, tokenScopeFor } from '../../src/azure/clouds.ts';
 import {
@@ -14,6 +15,8 @@ import {
   isInsecureTestCredential,
 } from '../../src/azure/credentials.ts';
 import { AzureError } from '../../src/azure/errors.ts';
+
+const PEM_FIXTURE = fileURLToPath(new URL('../fixtures/azure-json/certs/sp.pem', import.meta.url));
 
 describe('clouds', () => {
   it.each([
@@ -56,7 +59,7 @@ describe('createCredential', () => {
     ).toBeInstanceOf(ClientSecretCredential);
     expect(
       createCredential(
-        { kind: 'clientCertificate', tenantId, clientId, certificatePath: '/etc/sp.pem' },
+        { kind: 'clientCertificate', tenantId, clientId, certificatePath: PEM_FIXTURE },
         authority,
       ),
     ).toBeInstanceOf(ClientCertificateCredential);

@@ -475,23 +475,24 @@ describe('credentials from azure.json', () => {
     });
   });
 
-  it('workload identity, from the flag or from a token file', () => {
+  // Upstream (pkg/azclient/auth_conf.go): the flag, or AZURE_FEDERATED_TOKEN_FILE, selects workload identity; a
+  // token file alone does not (it used to here).
+  it('workload identity, from the flag with its token file, never from the token file alone', () => {
+    const file = '/var/run/secrets/azure/tokens/azure-identity-token';
     expect(
-      credential({ useFederatedWorkloadIdentityExtension: true, tenantId: TENANT, aadClientId: CLIENT }),
-    ).toEqual({
-      kind: 'workloadIdentity',
-      tenantId: TENANT,
-      clientId: CLIENT,
-      tokenFilePath: undefined,
-    });
-    expect(
-      credential({ aadFederatedTokenFile: '/var/run/secrets/azure/tokens/azure-identity-token' }),
-    ).toEqual({
-      kind: 'workloadIdentity',
-      tenantId: undefined,
-      clientId: undefined,
-      tokenFilePath: '/var/run/secrets/azure/tokens/azure-identity-token',
-    });
+      credential({
+        useFederatedWorkloadIdentityExtension: true,
+        aadFederatedTokenFile: file,
+        tenantId: TENANT,
+        aadClientId: CLIENT,
+      }),
+    ).toEqual({ kind: 'workloadIdentity', tenantId: TENANT, clientId: CLIENT, tokenFilePath: file });
+    const { flags, environment: env } = withAzureJson({ ...base, aadFederatedTokenFile: file });
+    const config = load(flags, env);
+    expect(config.azure.credential.kind).toBe('default');
+    expect(config.warnings).toEqual([
+      expect.stringContaining('"useFederatedWorkloadIdentityExtension" is not true'),
+    ]);
   });
 
   it('workload identity wins over managed identity, which wins over a certificate and a secret', () => {
@@ -502,9 +503,14 @@ describe('credentials from azure.json', () => {
       aadClientCertPath: '/c.pem',
       useManagedIdentityExtension: true,
     };
-    expect(credential({ ...all, useFederatedWorkloadIdentityExtension: true }).kind).toBe('workloadIdentity');
+    expect(
+      credential({ ...all, useFederatedWorkloadIdentityExtension: true, aadFederatedTokenFile: '/t' }).kind,
+    ).toBe('workloadIdentity');
     expect(credential(all).kind).toBe('managedIdentity');
-    expect(credential({ ...all, useManagedIdentityExtension: false }).kind).toBe('clientCertificate');
+    // Upstream tries the secret before the certificate (this used to pick the certificate).
+    expect(credential({ ...all, useManagedIdentityExtension: false }).kind).toBe('clientSecret');
+    const { aadClientSecret: _secret, ...noSecret } = all;
+    expect(credential({ ...noSecret, useManagedIdentityExtension: false }).kind).toBe('clientCertificate');
   });
 
   it('names the missing key of a service principal', () => {
@@ -684,18 +690,30 @@ describe('kubeconfig', () => {
     ).toBe('/flag');
   });
 
-  it('falls back to $KUBECONFIG, then to in-cluster configuration', () => {
-    expect(load(MINIMAL, environment({}, { KUBECONFIG: '/env/config' })).kubeconfig).toBe('/env/config');
-    expect(load(MINIMAL, environment({}, { KUBECONFIG: '' })).kubeconfig).toBeUndefined();
-    expect(load(MINIMAL, environment()).kubeconfig).toBeUndefined();
+  // DESIGN 4 (changed): the whole $KUBECONFIG list is merged, as kubectl merges it, and ~/.kube/config comes last;
+  // the kube adapter walks the search (test/e2e/kubeconfig.test.ts).
+  it('searches $KUBECONFIG, then in-cluster, then ~/.kube/config under $HOME', () => {
+    expect(
+      load(MINIMAL, environment({}, { KUBECONFIG: '/env/config', HOME: '/home/u' })).kubeconfigSearch,
+    ).toEqual({
+      flag: undefined,
+      envFiles: ['/env/config'],
+      homeFile: '/home/u/.kube/config',
+      context: undefined,
+    });
+    expect(load(MINIMAL, environment({}, { KUBECONFIG: '' })).kubeconfigSearch.envFiles).toEqual([]);
+    expect(load(MINIMAL, environment()).kubeconfigSearch.homeFile).toBeUndefined();
   });
 
-  it('takes the first file of a $KUBECONFIG list, with a warning', () => {
+  it('keeps every file of a $KUBECONFIG list, in order, without a warning', () => {
     const config = load(MINIMAL, environment({}, { KUBECONFIG: '/a/config:/b/config' }));
-    expect(config.kubeconfig).toBe('/a/config');
-    expect(config.warnings).toEqual([
-      expect.stringMatching(/\$KUBECONFIG lists 2 files.*\/a\/config.*--kubeconfig/),
-    ]);
+    expect(config.kubeconfigSearch.envFiles).toEqual(['/a/config', '/b/config']);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('passes --context on, and refuses an empty one', () => {
+    expect(load({ ...MINIMAL, context: 'prod' }).kubeconfigSearch.context).toBe('prod');
+    expect(configError(() => load({ ...MINIMAL, context: ' ' })).message).toMatch(/^--context: /);
   });
 
   it('reads no other environment variable', () => {

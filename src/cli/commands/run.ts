@@ -1,3 +1,4 @@
+import { resolveCloudEndpoints } from '../../azure/clouds.ts';
 import { createCredential } from '../../azure/credentials.ts';
 import { loadRunConfig, type RunFlags } from '../../config/run.ts';
 import { startController } from '../../controller/controller.ts';
@@ -8,10 +9,15 @@ import type { CliIo } from '../program.ts';
 
 /** `run`: the long-running controller. Resolves with exit code 0 after a graceful shutdown on SIGTERM/SIGINT. */
 export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
-  const config = loadRunConfig(flags, io.environment);
-  const logger = createLogger(config.logLevel, { pretty: io.stderr.isTTY === true });
-  for (const warning of config.warnings) logger.warn(warning);
-  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const loaded = loadRunConfig(flags, io.environment);
+  const logger = createLogger(loaded.logLevel, { pretty: io.stderr.isTTY === true });
+  for (const warning of loaded.warnings) logger.warn(warning);
+  if (loaded.ignoredKeys.length > 0) {
+    logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');
+  }
+  const kubeConfig = loadKubeConfig(loaded.kubeconfigSearch);
+  // Azure Stack Hub (and any "resourceManagerEndpoint"): the token audience and authority come from its metadata.
+  const config = { ...loaded, azure: await resolveCloudEndpoints(loaded.azure) };
   const credential = createCredential(config.azure.credential, config.azure.authorityHost);
   logger.info(
     {

@@ -1,3 +1,4 @@
+import { resolveCloudEndpoints } from '../../azure/clouds.ts';
 import { createCredential } from '../../azure/credentials.ts';
 import { createRouteTableStore } from '../../azure/store.ts';
 import { loadSyncConfig, type SyncFlags } from '../../config/load.ts';
@@ -30,14 +31,19 @@ export async function syncRoutesCommand(flags: SyncFlags, io: CliIo): Promise<nu
 
 /** The one-shot reconcile behind `sync-routes` (and the demo): list, plan, write, patch conditions. */
 export async function syncRoutes(
-  config: SyncConfig,
+  loaded: SyncConfig,
   io: CliIo,
   options: { includeRoutes?: boolean } = {},
 ): Promise<SyncReport> {
-  const logger = createLogger(config.logLevel, { pretty: io.stderr.isTTY === true });
-  for (const warning of config.warnings) logger.warn(warning);
+  const logger = createLogger(loaded.logLevel, { pretty: io.stderr.isTTY === true });
+  for (const warning of loaded.warnings) logger.warn(warning);
+  if (loaded.ignoredKeys.length > 0) {
+    logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');
+  }
 
-  const kube = createKubeClient(loadKubeConfig(config.kubeconfig), logger.child({ component: 'kube' }));
+  const kube = createKubeClient(loadKubeConfig(loaded.kubeconfigSearch), logger.child({ component: 'kube' }));
+  // Azure Stack Hub (and any "resourceManagerEndpoint"): the token audience and authority come from its metadata.
+  const config: SyncConfig = { ...loaded, azure: await resolveCloudEndpoints(loaded.azure) };
   const credential = createCredential(config.azure.credential, config.azure.authorityHost);
   const store = createRouteTableStore(config.azure, credential, {
     logger: logger.child({ component: 'azure' }),

@@ -40,7 +40,8 @@ export interface SyncTableArgs<P extends TablePlanLike> {
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number } | undefined;
   /**
    * Bound on the waits for a table read in a state that is not final (Updating: someone's write is running)
-   * before it is re-read; past it (or past maxSettleMs of waiting) the table fails with NotSettled. Default 10.
+   * before it is re-read; past it (or past maxSettleMs of waiting) the table fails with NotSettled. Counted over
+   * the whole sync of the table (re-reads after a 412 included). Default 10.
    */
   readonly maxSettleWaits?: number | undefined;
   /** Bound on the total time waited for a table to settle, in ms. Default 30 000. */
@@ -103,6 +104,7 @@ export async function syncTable<P extends TablePlanLike>(
     attempts: 0,
     writes: 0,
     settleWaits: 0,
+    settleWaitedMs: 0,
     snapshot: null,
     plan: undefined,
     rejected: new Map(),
@@ -189,6 +191,7 @@ interface LoopState<P> {
   attempts: number;
   writes: number;
   settleWaits: number;
+  settleWaitedMs: number;
   snapshot: TableSnapshot | null;
   plan: P | undefined;
   /** Kept across re-reads: Azure refused these routes' content, which a new etag does not change. */
@@ -208,22 +211,23 @@ async function readSettled<P extends TablePlanLike>(
   const maxWaits = Math.max(0, Math.floor(args.maxSettleWaits ?? DEFAULT_MAX_SETTLE_WAITS));
   const maxMs = Math.max(0, args.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS);
   const backoff = args.settleBackoff ?? DEFAULT_SETTLE_BACKOFF;
-  let waitedMs = 0;
-  for (let waits = 0; ; waits += 1) {
+  for (;;) {
     const read = await args.store.read(args.ref, args.signal);
     if (read === null || isSettled(read.provisioningState)) return read;
     state.snapshot = read;
-    if (waits >= maxWaits || waitedMs >= maxMs) {
-      throw notSettledError(args.ref, read.provisioningState, waits + 1, waitedMs);
+    // The bounds hold for the whole sync of the table, not per re-read after a 412.
+    const waits = state.settleWaits;
+    if (waits >= maxWaits || state.settleWaitedMs >= maxMs) {
+      throw notSettledError(args.ref, read.provisioningState, waits + 1, state.settleWaitedMs);
     }
     const step = Math.min(backoff.maxMs, backoff.baseMs * 2 ** waits);
-    const delayMs = Math.min(maxMs - waitedMs, Math.floor(step / 2 + random() * (step / 2)));
+    const delayMs = Math.min(maxMs - state.settleWaitedMs, Math.floor(step / 2 + random() * (step / 2)));
     args.logger.info(
       { provisioningState: read.provisioningState, wait: waits + 1, delayMs },
       'route table is still being written; waiting before reading it again',
     );
     await args.sleep(delayMs, args.signal);
-    waitedMs += delayMs;
+    state.settleWaitedMs += delayMs;
     state.settleWaits += 1;
   }
 }

@@ -612,6 +612,29 @@ describe('provisioning state (DESIGN 2.4)', () => {
     expect(result.error?.message).toContain('after 3 reads');
   });
 
+  it('counts the settle bound over the whole sync, re-reads after a 412 included', async () => {
+    const updating = snapshotOf([], 'e1', 'Updating');
+    const store = scriptedStore({
+      reads: [updating, snapshotOf([], 'e1'), updating, updating, updating],
+      writes: [precondition()],
+    });
+    const { sleeps, sleep } = recordingSleep();
+    const result = await syncTable({
+      store,
+      ref: REF,
+      plan: realPlanner(),
+      dryRun: false,
+      maxAttempts: 5,
+      sleep,
+      maxSettleWaits: 2,
+      logger: silentLogger,
+    });
+    expect(sleeps).toHaveLength(2);
+    expect(result.settleWaits).toBe(2);
+    expect(result.error?.kind).toBe('NotSettled');
+    expect(store.written).toHaveLength(1);
+  });
+
   it('treats any state other than Succeeded, Failed or Canceled as not settled', async () => {
     const store = scriptedStore({
       reads: [snapshotOf(WANTED, 'e1', 'Deleting'), snapshotOf(WANTED, 'e1', 'Succeeded')],

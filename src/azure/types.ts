@@ -31,9 +31,12 @@ export interface RouteTableStore {
   /** GET the table. Resolves null when the table does not exist (404); every other failure throws AzureError. */
   read(ref: TableRef, signal?: AbortSignal): Promise<TableSnapshot | null>;
   /**
-   * One whole-table PUT with `If-Match: snapshot.etag`, of the table as read with `changes` applied.
-   * Resolves only after the long-running operation reports Succeeded, with the table as Azure then holds it.
-   * Throws AzureError: kind 'PreconditionFailed' on 412, 'OperationFailed' when the LRO ends Failed/Canceled.
+   * One whole-table PUT with `If-Match: snapshot.etag`, of the table as read with `changes` applied (empty
+   * changes re-drive a Failed table). Refuses, sending nothing, a snapshot without an etag. Polls the operation
+   * as Azure asks (Retry-After, else 250 ms doubling to pollIntervalMs) and resolves only after it reports
+   * Succeeded, with the table read back by GET (so the snapshot carries the etag Azure now holds).
+   * Throws AzureError: kind 'PreconditionFailed' on 412, 'OperationFailed' when the LRO ends Failed/Canceled
+   * (with Azure's code and message), 'BadRequest' on 400 (azureMessage holds Azure's text).
    */
   write(snapshot: TableSnapshot, changes: RouteChanges, signal?: AbortSignal): Promise<TableSnapshot>;
   /** Creates an empty table (`If-None-Match: *`) and waits for Succeeded. */

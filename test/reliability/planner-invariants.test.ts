@@ -1,9 +1,10 @@
 // Planner invariants over random clusters and random tables full of foreign routes (fast-check).
 //
-// test/unit/planner.property.test.ts checks the same five invariants over small, collision-heavy pools, using
-// the planner's own ownership function as its oracle. This file adds what that leaves open:
+// test/unit/planner.property.test.ts checks the same invariants over small, collision-heavy pools. This file
+// adds what that leaves open:
 // - oracles written here, over ipaddr.js, that share no code with the planner: which routes are foreign, and
-//   which routes the cluster should get (so desiredRoutes itself is checked, not trusted);
+//   which routes the cluster should get, overlap refusals included (so desiredRoutes itself is checked, not
+//   trusted);
 // - clusters of up to 80 nodes against tables of up to 120 routes, including 0.0.0.0/0, ::/0, over-broad,
 //   host-bit and garbage pod CIDRs, unusable InternalIPs, and every next-hop type;
 // - a stateful run: many reconciles in a row over a churning cluster while a foreign writer adds routes;
@@ -54,14 +55,17 @@ function inside(inner: string, outers: readonly string[]): boolean {
   });
 }
 
-/** Foreign, by the README's rule, computed without the planner's code. */
+/** Whether two CIDRs share any address (one nests in the other). */
+function overlaps(a: string, b: string): boolean {
+  return inside(a, [b]) || inside(b, [a]);
+}
+
+/**
+ * Foreign, by DESIGN 2.1, computed without the planner's code: not inside any cluster CIDR. The name plays
+ * no part (another cluster's routes carry names of our scheme), and with no cluster CIDR nothing is ours.
+ */
 function oracleForeign(route: Route, config: PlannerConfig): boolean {
-  if (config.clusterCIDRs.length > 0) return !inside(route.addressPrefix, config.clusterCIDRs);
-  const net = network(route.addressPrefix);
-  if (net === undefined) return true;
-  const key = net.replace(/[.:/]/g, '');
-  const m = /^[a-z0-9][a-z0-9.-]*(?:_[0-9a-f]{10})?____([0-9a-f]+)$/i.exec(route.name);
-  return !(m && m[1]!.toLowerCase() === key);
+  return !inside(route.addressPrefix, config.clusterCIDRs);
 }
 
 function usable(ip: string): { family: 4 | 6; ip: string } | undefined {
@@ -77,9 +81,21 @@ function usable(ip: string): { family: 4 | 6; ip: string } | undefined {
   return { family: parsed.kind() === 'ipv4' ? 4 : 6, ip: parsed.toString() };
 }
 
-/** The routes a cluster should get (DESIGN 2.3), computed from scratch: "cidr -> nextHop". */
+interface OracleClaim {
+  node: string;
+  time: number;
+  nextHop?: string | undefined;
+}
+
+/**
+ * The routes a cluster should get (DESIGN 2.3), computed from scratch: "cidr -> nextHop". Valid claims inside
+ * the cluster range, no broader than the node mask size and covering no cluster range; then, oldest claim
+ * first (ties by node name), a CIDR stands unless it overlaps one that already stands; a CIDR that stands
+ * routes only if exactly one node claims it and that node has a usable address of its family. Quadratic, on
+ * purpose: simple enough to be obviously right for 80 nodes.
+ */
 function oracleDesired(nodes: readonly NodeInfo[], config: PlannerConfig): Set<string> {
-  const claims = new Map<string, { node: string; nextHop?: string | undefined }[]>();
+  const claims = new Map<string, OracleClaim[]>();
   for (const node of nodes) {
     const seen = new Set<string>();
     for (const raw of node.podCIDRs) {
@@ -90,19 +106,25 @@ function oracleDesired(nodes: readonly NodeInfo[], config: PlannerConfig): Set<s
       if (seen.has(net)) continue;
       seen.add(net);
       const family = address.kind() === 'ipv4' ? 4 : 6;
-      if (
-        config.clusterCIDRs.length > 0
-          ? !inside(raw, config.clusterCIDRs)
-          : length < (family === 4 ? config.minPrefixLength.v4 : config.minPrefixLength.v6)
-      )
-        continue;
-      if (length === 0) continue;
+      if (!inside(raw, config.clusterCIDRs)) continue;
+      if (config.clusterCIDRs.some((cluster) => inside(cluster, [net]))) continue;
+      if (length < (family === 4 ? config.nodeMaskSize.v4 : config.nodeMaskSize.v6)) continue;
       const ip = node.internalIPs.map(usable).find((u) => u?.family === family)?.ip;
-      claims.set(net, [...(claims.get(net) ?? []), { node: node.name, nextHop: ip }]);
+      const time = Date.parse(node.creationTimestamp);
+      claims.set(net, [...(claims.get(net) ?? []), { node: node.name, time, nextHop: ip }]);
     }
   }
+  const oldest = (who: readonly OracleClaim[]) =>
+    [...who].sort((a, b) => a.time - b.time || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))[0]!;
+  const order = [...claims.entries()].sort(([cidrA, a], [cidrB, b]) => {
+    const [x, y] = [oldest(a), oldest(b)];
+    return x.time - y.time || (x.node < y.node ? -1 : x.node > y.node ? 1 : cidrA < cidrB ? -1 : 1);
+  });
+  const standing: string[] = [];
   const out = new Set<string>();
-  for (const [cidr, who] of claims) {
+  for (const [cidr, who] of order) {
+    if (standing.some((other) => overlaps(cidr, other))) continue;
+    standing.push(cidr);
     if (who.length === 1 && who[0]!.nextHop !== undefined) out.add(`${cidr} -> ${who[0]!.nextHop}`);
   }
   return out;
@@ -114,6 +136,14 @@ function oracleDesired(nodes: readonly NodeInfo[], config: PlannerConfig): Set<s
 const v4Pod = fc
   .tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 47 }))
   .map(([b, c]) => `10.${b}.${c}.0/24`);
+/** Pod CIDRs that nest in, or contain, the /24s above: captured traffic unless refused. */
+const nestedPod = fc.oneof(
+  fc.integer({ min: 0, max: 47 }).map((c) => `10.0.${c}.128/25`),
+  fc.integer({ min: 0, max: 47 }).map((c) => `10.0.${c}.64/26`),
+  fc.integer({ min: 0, max: 23 }).map((c) => `10.0.${c * 2}.0/23`),
+  fc.integer({ min: 0, max: 31 }).map((k) => `fd00:0:0:${k.toString(16)}:8000::/65`),
+  fc.constantFrom('10.0.0.0/16', 'fd00::/48', '10.0.0.0/20'),
+);
 const v6Pod = fc.integer({ min: 0, max: 31 }).map((k) => `fd00:0:0:${k.toString(16)}::/64`);
 const hostilePod = fc.constantFrom(
   '0.0.0.0/0',
@@ -130,6 +160,7 @@ const hostilePod = fc.constantFrom(
 const podCidr = fc.oneof(
   { weight: 6, arbitrary: v4Pod },
   { weight: 2, arbitrary: v6Pod },
+  { weight: 1, arbitrary: nestedPod },
   { weight: 1, arbitrary: hostilePod },
 );
 const goodIp = fc.oneof(
@@ -223,9 +254,10 @@ function asAzureWould(routes: readonly Route[]): Route[] {
 }
 
 const configArb: fc.Arbitrary<PlannerConfig> = fc.record({
+  // [] cannot come from config (--cluster-cidr is required); the planner must still touch nothing then.
   clusterCIDRs: fc.constantFrom<readonly string[]>(['10.0.0.0/16'], ['10.0.0.0/16', 'fd00::/48'], []),
   routeLimit: fc.oneof(fc.constant(400), fc.integer({ min: 0, max: 150 })),
-  minPrefixLength: fc.constant({ v4: 16, v6: 48 }),
+  nodeMaskSize: fc.constantFrom({ v4: 24, v6: 64 }, { v4: 16, v6: 48 }),
 });
 
 const scenarioArb = fc
@@ -300,7 +332,24 @@ function checkPlan(nodes: readonly NodeInfo[], routes: readonly Route[], config:
     ).toBe(true);
   }
 
-  // 6. Idempotent: planning the planned table again changes nothing.
+  // 6. No captured traffic: no two routes we plan (creates, updates, keeps) overlap, and none equals or
+  //    contains a cluster range.
+  const ours = [
+    ...p.creates.map((c) => c.route),
+    ...p.updates.map((u) => u.to),
+    ...p.keeps.map((k) => k.route),
+  ];
+  for (let i = 0; i < ours.length; i++) {
+    const a = ours[i]!.addressPrefix;
+    for (const cluster of config.clusterCIDRs)
+      expect(inside(cluster, [a]), `${a} covers ${cluster}`).toBe(false);
+    for (let j = i + 1; j < ours.length; j++) {
+      const b = ours[j]!.addressPrefix;
+      expect(overlaps(a, b), `${a} overlaps ${b}`).toBe(false);
+    }
+  }
+
+  // 7. Idempotent: planning the planned table again changes nothing.
   expect(hasChanges(planTable(desired, result, config))).toBe(false);
   return result;
 }

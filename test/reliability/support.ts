@@ -11,14 +11,12 @@ import { INSECURE_TEST_TOKEN, InsecureTestCredential } from '../../src/azure/cre
 import type { RouteTableStoreOptions } from '../../src/azure/store.ts';
 import { loadRunConfig, type RunConfig, type RunFlags } from '../../src/config/run.ts';
 import { startController, type RunningController } from '../../src/controller/controller.ts';
+import ipaddr from 'ipaddr.js';
 import { realTimers } from '../../src/support/timers.ts';
-import { desiredRoutes } from '../../src/domain/desired.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
-import { toNodeInfo } from '../../src/kube/nodes.ts';
 import type { JsonObject, SimpleRoute } from '../../src/simulator/azure.ts';
 import { controllerFlags, parseMetrics } from '../support/controller.ts';
 import { storedRoute, type Sandbox } from '../support/sandbox.ts';
-import type { V1Node } from '@kubernetes/client-node';
 
 /**
  * Foreign routes every fault scenario seeds: the subnet's default route to a firewall, a route to on-premises
@@ -182,7 +180,119 @@ export function isRouteCreated(sb: Sandbox, node: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The invariant monitor
+// The invariant monitor, with its own oracle: which routes a node needs is worked out here from the node as the
+// fake API server holds it, with ipaddr.js and the test's own rules, never with the product's desiredRoutes or
+// toNodeInfo, so a bug there cannot hide from it.
+
+interface Net {
+  readonly family: 4 | 6;
+  readonly bits: number;
+  /** The network address, host bits cleared. */
+  readonly value: bigint;
+  readonly length: number;
+  /** Whether the text had host bits set. */
+  readonly hostBits: boolean;
+  /** Canonical text of the network. */
+  readonly text: string;
+}
+
+function net(text: unknown): Net | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!m?.[1] || !m[2]) return undefined;
+  let address: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    address = ipaddr.parse(m[1]);
+  } catch {
+    return undefined;
+  }
+  const bytes = address.toByteArray();
+  const bits = bytes.length * 8;
+  const length = Number(m[2]);
+  if (length > bits) return undefined;
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  const host = BigInt(bits - length);
+  const network = (value >> host) << host;
+  return {
+    family: bits === 32 ? 4 : 6,
+    bits,
+    value: network,
+    length,
+    hostBits: network !== value,
+    text: `${m[1]}/${length}`,
+  };
+}
+
+function within(outer: Net, inner: Net): boolean {
+  if (outer.family !== inner.family || inner.length < outer.length) return false;
+  const shift = BigInt(outer.bits - outer.length);
+  return inner.value >> shift === outer.value >> shift;
+}
+
+const samePrefix = (a: Net, b: Net) => a.family === b.family && a.length === b.length && a.value === b.value;
+
+function sameIp(a: unknown, b: string): boolean {
+  try {
+    return (
+      typeof a === 'string' && ipaddr.parse(a).toNormalizedString() === ipaddr.parse(b).toNormalizedString()
+    );
+  } catch {
+    return false;
+  }
+}
+
+type WireAddress = { type?: string; address?: string };
+
+/** The first InternalIP of the family that can carry a route (not loopback, link-local, multicast, ...). */
+function nextHopFor(addresses: readonly WireAddress[], family: 4 | 6): string | undefined {
+  const unusable = ['unspecified', 'loopback', 'linkLocal', 'multicast', 'broadcast'];
+  for (const { type, address } of addresses) {
+    if (type !== 'InternalIP' || address === undefined) continue;
+    try {
+      const ip = ipaddr.parse(address);
+      if ((ip.kind() === 'ipv4' ? 4 : 6) === family && !unusable.includes(ip.range())) return address;
+    } catch {
+      // not an address: never a next hop
+    }
+  }
+  return undefined;
+}
+
+type NeededRoute =
+  | { readonly cidr: string; readonly prefix: Net; readonly nextHop: string }
+  | { readonly cidr: string; readonly why: string };
+
+/**
+ * The routes a node needs before it may read RouteCreated: one per pod CIDR, via its InternalIP of that family.
+ * A pod CIDR that no route may carry (not a CIDR, host bits, outside the cluster range, covering it, broader
+ * than the node mask size, no usable InternalIP) comes back with the reason instead.
+ */
+function neededRoutes(
+  node: { spec?: { podCIDR?: string; podCIDRs?: string[] }; status?: { addresses?: WireAddress[] } },
+  clusters: readonly Net[],
+  nodeMaskSize: { readonly v4: number; readonly v6: number },
+): NeededRoute[] {
+  const spec = node.spec ?? {};
+  const cidrs = spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
+  const addresses = node.status?.addresses ?? [];
+  return cidrs
+    .filter((cidr) => cidr.trim() !== '')
+    .map((cidr): NeededRoute => {
+      const prefix = net(cidr);
+      if (prefix === undefined) return { cidr, why: 'is not a CIDR' };
+      if (prefix.hostBits) return { cidr, why: 'has host bits set' };
+      if (!clusters.some((c) => within(c, prefix))) return { cidr, why: 'lies outside --cluster-cidr' };
+      if (clusters.some((c) => within(prefix, c))) return { cidr, why: 'covers a --cluster-cidr range' };
+      if (prefix.length < (prefix.family === 4 ? nodeMaskSize.v4 : nodeMaskSize.v6)) {
+        return { cidr, why: 'is broader than the node mask size' };
+      }
+      const nextHop = nextHopFor(addresses, prefix.family);
+      return nextHop === undefined
+        ? { cidr, why: 'has no usable InternalIP of its family' }
+        : { cidr, prefix, nextHop };
+    });
+}
 
 export interface Monitor {
   /** Starts watching another foreign route (one a foreign writer added), as it is now. */
@@ -192,31 +302,34 @@ export interface Monitor {
   readonly samples: number;
 }
 
+export interface MonitorOptions {
+  readonly clusterCIDRs: readonly string[];
+  /** --node-cidr-mask-size-ipv4/-ipv6 of the controller under watch; default 24 and 64, as its own defaults. */
+  readonly nodeMaskSize?: { readonly v4: number; readonly v6: number };
+  readonly everyMs?: number;
+}
+
 /**
- * Samples, every `everyMs`, the two invariants no fault may break:
+ * Samples, every `everyMs`, the invariants no fault may break:
  * - every foreign route is exactly as it was (the stored body: name, prefix, next hop, id, etag...);
- * - no node is marked RouteCreated unless each of its routes is in Azure, pointing at its InternalIP.
+ * - no node is marked RouteCreated unless each of its routes is in Azure, pointing at its InternalIP, and does
+ *   not read Failed (a failed write is never trusted, DESIGN 2.4); a node whose pod CIDR no route may carry is
+ *   never RouteCreated;
+ * - no two routes inside the cluster range overlap (no route captures another node's traffic, DESIGN 2.3).
  * The Kubernetes and Azure state are both in this process, so each sample reads them in the same tick.
  */
-export function startMonitor(
-  sb: Sandbox,
-  options: { readonly clusterCIDRs: readonly string[]; readonly everyMs?: number },
-): Monitor {
+export function startMonitor(sb: Sandbox, options: MonitorOptions): Monitor {
   const foreign = new Map<string, JsonObject | undefined>();
   const table = sb.table();
   for (const r of FOREIGN_ROUTES) {
     if (storedRoute(table, r.name)) foreign.set(r.name, storedRoute(table, r.name));
   }
   const violations = new Set<string>();
-  const planner = {
-    clusterCIDRs: options.clusterCIDRs,
-    routeLimit: 400,
-    minPrefixLength: { v4: 16, v6: 48 },
-  };
+  const clusters = options.clusterCIDRs.flatMap((c) => net(c) ?? []);
+  const nodeMaskSize = options.nodeMaskSize ?? { v4: 24, v6: 64 };
   let samples = 0;
-  const check = () => {
-    samples += 1;
-    const now = sb.table();
+
+  const checkForeign = (now: JsonObject | undefined) => {
     for (const [name, before] of foreign) {
       const after = storedRoute(now, name);
       if (!isDeepStrictEqual(after, before)) {
@@ -225,25 +338,59 @@ export function startMonitor(
         );
       }
     }
-    const routes = sb.routes();
+  };
+  const storedRoutes = (now: JsonObject | undefined) =>
+    ((now?.['properties'] as { routes?: JsonObject[] } | undefined)?.routes ?? []).map((r) => {
+      const props = (r['properties'] ?? {}) as Record<string, unknown>;
+      return { name: String(r['name']), props, prefix: net(props['addressPrefix']) };
+    });
+  type Stored = ReturnType<typeof storedRoutes>[number];
+
+  const checkRouteCreated = (stored: readonly Stored[]) => {
     for (const node of sb.kube.nodes()) {
       const name = node.metadata?.name ?? '';
       if (!isRouteCreated(sb, name)) continue;
-      const wanted = desiredRoutes([toNodeInfo(node as unknown as V1Node)], planner).routes;
-      for (const want of wanted) {
-        const there = routes.some(
+      for (const need of neededRoutes(node, clusters, nodeMaskSize)) {
+        if ('why' in need) {
+          violations.add(`${name} is RouteCreated but its pod CIDR ${need.cidr} ${need.why}`);
+          continue;
+        }
+        const there = stored.find(
           (r) =>
-            r.addressPrefix === want.cidr &&
-            r.nextHopType === 'VirtualAppliance' &&
-            r.nextHopIpAddress === want.nextHopIpAddress,
+            r.prefix !== undefined &&
+            samePrefix(r.prefix, need.prefix) &&
+            r.props['nextHopType'] === 'VirtualAppliance' &&
+            sameIp(r.props['nextHopIpAddress'], need.nextHop),
         );
         if (!there) {
+          violations.add(`${name} is RouteCreated but ${need.cidr} -> ${need.nextHop} is not in Azure`);
+        } else if (there.props['provisioningState'] === 'Failed') {
           violations.add(
-            `${name} is RouteCreated but ${want.cidr} -> ${want.nextHopIpAddress} is not in Azure`,
+            `${name} is RouteCreated but its route ${there.name} reads provisioningState Failed`,
           );
         }
       }
     }
+  };
+  const checkNoCapture = (stored: readonly Stored[]) => {
+    const ours = stored.filter((r) => r.prefix !== undefined && clusters.some((c) => within(c, r.prefix!)));
+    for (let i = 0; i < ours.length; i++) {
+      for (let j = i + 1; j < ours.length; j++) {
+        const [a, b] = [ours[i]!, ours[j]!];
+        if (within(a.prefix!, b.prefix!) || within(b.prefix!, a.prefix!)) {
+          violations.add(`routes ${a.name} (${a.prefix!.text}) and ${b.name} (${b.prefix!.text}) overlap`);
+        }
+      }
+    }
+  };
+
+  const check = () => {
+    samples += 1;
+    const now = sb.table();
+    checkForeign(now);
+    const stored = storedRoutes(now);
+    checkRouteCreated(stored);
+    checkNoCapture(stored);
   };
   const timer = setInterval(check, options.everyMs ?? 40);
   return {

@@ -1,4 +1,4 @@
-// `npm run sandbox -- --nodes N`: an Azure simulator and a fake Kubernetes API server with N nodes, kept
+// `npm run sandbox -- --nodes N` (or `-- --doctor-faults`): an Azure simulator and a fake Kubernetes API server with N nodes, kept
 // running so you can point the real CLI at them by hand. Prints the exact commands to try.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +11,25 @@ const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '3' },
     'lro-polls': { type: 'string', default: '1' },
+    'doctor-faults': { type: 'boolean', default: false },
   },
 });
+if (values['doctor-faults']) {
+  // A world with one deliberate fault of each kind doctor finds (src/simulator/doctor-world.ts).
+  const { startFaultySandbox } = await import('../src/simulator/doctor-world.ts');
+  const faulty = await startFaultySandbox();
+  console.log(`Azure simulator:     ${faulty.azureUrl}
+Fake Kubernetes API: ${faulty.kubeUrl} (4 nodes, one fault of each kind)
+
+Try, in another terminal:
+  npm run -s cli -- doctor ${faulty.flags}
+  npm run -s cli -- doctor -o json ${faulty.flags}
+
+Press Ctrl-C to stop.`);
+  process.once('SIGINT', () => void faulty.close().then(() => process.exit(0)));
+  // The servers keep running until Ctrl-C; nothing below is for this world.
+  await new Promise<never>(() => {});
+}
 const count = Number(values.nodes);
 if (!Number.isInteger(count) || count < 0 || count > 20_000) {
   console.error('--nodes: use a whole number from 0 to 20000');

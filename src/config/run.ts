@@ -151,3 +151,38 @@ function parseBindAddress(value: string): { host: string; port: number } {
   }
   return { host: m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]), port };
 }
+
+/** `doctor`: the shared flags, the output format, and where this controller's own Lease lives. */
+export interface DoctorFlags extends CommonFlags {
+  output?: string;
+  leaderElectLeaseName?: string;
+  leaderElectNamespace?: string;
+}
+
+export interface DoctorConfig extends CommonConfig {
+  readonly output: 'text' | 'json';
+  /** The Lease `run` would hold, resolved exactly as `run` resolves it. */
+  readonly lease: { readonly namespace: string; readonly name: string };
+}
+
+export function loadDoctorConfig(flags: DoctorFlags, environment: Environment): DoctorConfig {
+  const common = loadCommonConfig(flags, environment);
+  const output = flags.output ?? 'text';
+  if (output !== 'text' && output !== 'json') {
+    throw new ConfigError(`--output: "${output}" is not valid; use text or json`);
+  }
+  const name = flags.leaderElectLeaseName ?? 'azure-route-controller';
+  if (!DNS_SUBDOMAIN.test(name)) {
+    throw new ConfigError(
+      `--leader-elect-lease-name: "${name}" is not a valid object name; use lower-case letters, digits, '-' and '.'`,
+    );
+  }
+  const namespace =
+    flags.leaderElectNamespace ?? environment.env['POD_NAMESPACE'] ?? readNamespace(environment);
+  if (!DNS_LABEL.test(namespace)) {
+    throw new ConfigError(
+      `--leader-elect-namespace: "${namespace}" is not a valid namespace; use lower-case letters, digits and '-'`,
+    );
+  }
+  return Object.freeze({ ...common, output, lease: Object.freeze({ namespace, name }) });
+}

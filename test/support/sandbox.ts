@@ -119,6 +119,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const sim = await startAzureSimulator({
     subscriptions: [SUBSCRIPTION],
     resourceGroups: [{ subscriptionId: SUBSCRIPTION, name: RESOURCE_GROUP, location: LOCATION }],
+    // Real Azure answers a PUT with Retry-After: 2 (the simulator's default, checked by the contract test), and
+    // the controller honours it. End-to-end tests leave it off to stay fast: they then exercise the poller's own
+    // backoff from --poll-interval. Tests of the Retry-After path set it explicitly.
+    lroRetryAfterSeconds: 'none',
     ...options.simulator,
   });
   const kube = await startFakeKubeApi();

@@ -12,7 +12,7 @@ import { routeFor, startSandbox, worker } from '../support/sandbox.ts';
 const config: PlannerConfig = {
   clusterCIDRs: ['10.200.0.0/16'],
   routeLimit: 400,
-  minPrefixLength: { v4: 16, v6: 48 },
+  nodeMaskSize: { v4: 24, v6: 64 },
 };
 const node = (name: string, cidr: string, ip: string): NodeInfo => ({
   name,

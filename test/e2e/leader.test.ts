@@ -65,12 +65,26 @@ describe('run with leader election (two replicas)', () => {
 
     a.kill('SIGTERM');
     const exit = await a.exited;
-    const releasedAt = Date.now();
     expect(exit).toEqual({ code: 0, signal: null });
     expect(a.logs().some((l) => l['msg'] === 'released the lease')).toBe(true);
     await waitFor(() => expect(holder(sb)).toBe('replica-b'));
-    // Well inside the 2 s lease duration: the standby did not wait for expiry.
-    expect(Date.now() - releasedAt).toBeLessThan(1_500);
+    // The standby took the released Lease at once rather than waiting for it to expire: after the release
+    // (a is gone, so every later Lease request is b's), its first read or the one after it was followed by
+    // the takeover. Waiting out even the released record's 1 s duration would take at least three reads at
+    // b's 250-550 ms retry period. Counted in the fake API server's request log, not by the wall clock.
+    const leaseRequests = sb.kube.requests.filter((r) => r.path.includes('/leases'));
+    const spec = (r: (typeof leaseRequests)[number]) =>
+      (r.body as { spec?: { holderIdentity?: string } } | undefined)?.spec;
+    const release = leaseRequests.findIndex((r) => r.method === 'PUT' && spec(r)?.holderIdentity === '');
+    const takeover = leaseRequests.findIndex(
+      (r, i) =>
+        i > release && r.method === 'PUT' && spec(r)?.holderIdentity === 'replica-b' && r.status === 200,
+    );
+    expect(release).toBeGreaterThanOrEqual(0);
+    expect(takeover).toBeGreaterThan(release);
+    const readsBetween = leaseRequests.slice(release + 1, takeover).filter((r) => r.method === 'GET');
+    expect(readsBetween.length).toBeLessThanOrEqual(2);
+    expect(sb.kube.getLease(LEASE_NAMESPACE, LEASE)?.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
 
     sb.kube.addNode(worker(2));
     await waitFor(() => expect(sb.routes()).toContainEqual(routeFor(worker(2))));

@@ -27,8 +27,6 @@ const puts = (sb: Sandbox, table: string) =>
   sb.sim.requests.filter(
     (r) => r.method === 'PUT' && r.operation === 'RouteTables_CreateOrUpdate' && r.path.endsWith(`/${table}`),
   );
-const tableGets = (sb: Sandbox, table: string) =>
-  sb.sim.requests.filter((r) => r.operation === 'RouteTables_Get' && r.path.endsWith(`/${table}`));
 const reconciledLines = (c: TestController) => c.logs.filter((l) => l['msg'] === 'reconciled');
 const waitFor = <T>(fn: () => T, timeout = 10_000) => vi.waitFor(fn, { timeout, interval: 25 });
 
@@ -62,8 +60,13 @@ describe('run', () => {
     }
 
     // Idle: a status heartbeat (not a routing change) must not trigger anything; resyncs read once per table.
-    sb.sim.resetLog();
-    const before = reconciledLines(c).length;
+    // Each 'reconciled' line is written after that reconcile's last request and before the next one starts,
+    // so the simulator's log length at that moment splits the log exactly, whatever the machine's load.
+    const cuts: number[] = [];
+    const unsubscribe = c.onLog((l) => {
+      if (l['msg'] === 'reconciled') cuts.push(sb.sim.requests.length);
+    });
+    const seen = reconciledLines(c).length;
     sb.kube.updateNode('worker-7', (n) => {
       n.status!.conditions = [
         ...(n.status!.conditions ?? []).filter((x) => x.type !== 'Ready'),
@@ -75,15 +78,42 @@ describe('run', () => {
         } as never,
       ];
     });
-    await waitFor(() => expect(reconciledLines(c).length).toBeGreaterThanOrEqual(before + 2), 5_000);
-    const idle = reconciledLines(c).slice(before);
+    // Three reconciles after the heartbeat: the first may have begun before it; the next two are whole.
+    await waitFor(() => expect(cuts.length).toBeGreaterThanOrEqual(3), 8_000);
+    unsubscribe();
+    const idle = reconciledLines(c).slice(seen);
     expect(idle.map((l) => l['reason'])).toEqual(idle.map(() => 'resync'));
-    expect(sb.azureWrites()).toEqual([]);
-    // Each resync reads each table exactly once (a read may be in flight for the latest resync).
-    const resyncs = reconciledLines(c).length - before;
-    expect(tableGets(sb, TABLE).length).toBeGreaterThanOrEqual(resyncs);
-    expect(tableGets(sb, TABLE).length).toBeLessThanOrEqual(resyncs + 1);
-    expect(tableGets(sb, TABLE_B).length).toBe(tableGets(sb, TABLE).length);
+    const between = sb.sim.requests.slice(cuts[0], cuts[2]);
+    expect(between.filter((r) => r.method !== 'GET')).toEqual([]);
+    // Exactly one read per table per resync.
+    const reads = (table: string) =>
+      between.filter((r) => r.operation === 'RouteTables_Get' && r.path.endsWith(`/${table}`));
+    expect(reads(TABLE)).toHaveLength(2);
+    expect(reads(TABLE_B)).toHaveLength(2);
+    expect(between).toHaveLength(4);
+  });
+
+  it('--no-node-conditions still emits FailedToCreateRoute, once per problem: not on every resync, again when it changes', async () => {
+    const refused = worker(3, { podCIDRs: ['10.99.0.0/24'] });
+    const sb = (sandbox = await startSandbox({ nodes: [...workers(2), refused] }));
+    const c = (controller = await startTestController(sb, { nodeConditions: false, resyncPeriod: '1s' }));
+    await waitFor(() => expect(sb.warningEvents('worker-3')).toHaveLength(1));
+    const first = sb.warningEvents('worker-3')[0]!.message!;
+    expect(first).toMatch(/10\.99\.0\.0\/24/);
+    // Two resyncs with the same problem: no new event.
+    const seen = reconciledLines(c).length;
+    await waitFor(() => expect(reconciledLines(c).length).toBeGreaterThanOrEqual(seen + 2), 8_000);
+    expect(sb.warningEvents('worker-3')).toHaveLength(1);
+
+    // A different problem: a new event naming it.
+    sb.kube.updateNode('worker-3', (n) => {
+      n.spec = { ...n.spec, podCIDR: '10.98.0.0/24', podCIDRs: ['10.98.0.0/24'] };
+    });
+    await waitFor(() => expect(sb.warningEvents('worker-3')).toHaveLength(2));
+    expect(sb.warningEvents('worker-3')[1]!.message).toMatch(/10\.98\.0\.0\/24/);
+    expect(sb.warningEvents('worker-0')).toEqual([]);
+    // Node conditions are not ours to manage here: no status patch at all.
+    expect(sb.kube.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/status'))).toEqual([]);
   });
 
   it('coalesces a burst of node adds into one write per table', async () => {

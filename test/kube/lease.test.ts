@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLeaderElector, type LeaderElector, type LeaderElectorOptions } from '../../src/kube/lease.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../../src/simulator/kube-api.ts';
+import type { Timers } from '../../src/support/timers.ts';
 
 const silent = pino({ level: 'silent' });
 const NS = 'kube-system';
@@ -54,6 +55,73 @@ async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const lease = () => api.getLease(NS, NAME);
 const leaseWrites = () => api.requests.filter((r) => r.path.startsWith(LEASES_PATH) && r.method !== 'GET');
+
+/** Lease requests time out after this long; a pending timer of exactly this length is a request in flight. */
+const REQUEST_TIMEOUT_MS = 7_777;
+
+/**
+ * A manual clock for the tests that bound how long something takes: time moves only in steps the test makes,
+ * and only while no Lease request is on the wire (each one arms a REQUEST_TIMEOUT_MS timer until answered), so
+ * the bounds are in the elector's own time and a slow machine cannot break them.
+ */
+class SteppingClock implements Timers {
+  private time = 1_800_000_000_000;
+  private seq = 0;
+  private readonly pending = new Map<number, { at: number; ms: number; fn: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): () => void {
+    const id = this.seq++;
+    this.pending.set(id, { at: this.time + Math.max(0, ms), ms, fn });
+    return () => this.pending.delete(id);
+  }
+
+  private inFlight(): number {
+    return [...this.pending.values()].filter((t) => t.ms === REQUEST_TIMEOUT_MS).length;
+  }
+
+  /** Waits (in real time) until no Lease request is in flight, or only `parked` ones the server never answers. */
+  async settle(parked = 0): Promise<void> {
+    for (let i = 0; ; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.inFlight() <= parked) return;
+      if (i > 100_000) throw new Error('a lease request never settled');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /** Moves time by `ms`, firing due timers in order, letting each one's requests settle before the next. */
+  async advance(ms: number, parked = 0): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      await this.settle(parked);
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.pending) {
+        if (entry[1].at <= end && (next === undefined || entry[1].at < next[1].at)) next = entry;
+      }
+      if (next === undefined) break;
+      this.pending.delete(next[0]);
+      this.time = next[1].at;
+      next[1].fn();
+    }
+    this.time = end;
+    await this.settle(parked);
+  }
+
+  /** Steps time until `check` holds; returns how much time that took. */
+  async until(check: () => boolean, limitMs: number, parked = 0): Promise<number> {
+    const start = this.time;
+    await this.settle(parked);
+    while (!check()) {
+      if (this.time - start > limitMs) throw new Error(`not within ${limitMs} ms of elector time`);
+      await this.advance(5, parked);
+    }
+    return this.time - start;
+  }
+}
 
 /** Samples isLeader() of every elector for a while; returns how many were leading at each sample. */
 async function sample(ms: number, of: LeaderElector[]): Promise<number[]> {
@@ -141,20 +209,21 @@ describe('leader election', () => {
   });
 
   it('after a release the standby takes over within about one retry period', async () => {
-    const a = elector('a', RELAXED);
-    const b = elector('b', RELAXED);
+    const clock = new SteppingClock();
+    const timed = { ...RELAXED, timers: clock, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+    const a = elector('a', timed);
+    const b = elector('b', timed);
     void a.run();
-    await until(() => a.isLeader());
+    await clock.until(() => a.isLeader(), 1_000);
     void b.run();
-    await sleep(3 * RETRY_MS);
+    await clock.advance(3 * RETRY_MS);
     expect(b.isLeader()).toBe(false);
 
     await a.stop({ release: true });
-    const releasedAt = Date.now();
     expect(a.isLeader()).toBe(false);
-    await until(() => b.isLeader());
-    // The candidate retries every 100-220 ms (retry period + up to 1.2x jitter).
-    expect(Date.now() - releasedAt).toBeLessThan(2.2 * RETRY_MS + 150);
+    // The candidate retries every 100-220 ms (retry period + up to 1.2x jitter), in the electors' time.
+    const took = await clock.until(() => b.isLeader(), 5_000);
+    expect(took).toBeLessThanOrEqual(2.2 * RETRY_MS + 5);
     expect(events).toEqual(['a started', 'a stopped', 'b started']);
     expect(lease()?.spec).toMatchObject({
       holderIdentity: 'b',
@@ -164,26 +233,29 @@ describe('leader election', () => {
   });
 
   it('when the leader dies without releasing, the standby waits out the lease duration', async () => {
-    const a = elector('a');
-    const b = elector('b');
+    const clock = new SteppingClock();
+    const timed = { timers: clock, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+    const a = elector('a', timed);
+    const b = elector('b', timed);
     void a.run();
-    await until(() => a.isLeader());
+    await clock.until(() => a.isLeader(), 1_000);
     void b.run();
-    await sleep(4 * RETRY_MS);
+    await clock.advance(4 * RETRY_MS);
 
     // SIGKILL: the loop just stops; the Lease still names a.
     await a.stop({ release: false });
-    const stoppedAt = Date.now();
+    const stoppedAt = clock.now();
+    // renewTime is written from the elector's clock, so it is on the same time line.
     const lastRenew = Date.parse(lease()?.spec?.renewTime as string);
     expect(lease()?.spec?.holderIdentity).toBe('a');
 
-    await until(() => b.isLeader());
-    const tookOverAt = Date.now();
+    await clock.until(() => b.isLeader(), 5_000);
+    const tookOverAt = clock.now();
     // Not before the lease duration since a's last renewal (b counts from when it saw that renewal) ...
-    expect(tookOverAt).toBeGreaterThanOrEqual(lastRenew + LEASE_MS - 5);
-    expect(tookOverAt - stoppedAt).toBeGreaterThan(LEASE_MS - RETRY_MS - 50);
+    expect(tookOverAt).toBeGreaterThanOrEqual(lastRenew + LEASE_MS);
+    expect(tookOverAt - stoppedAt).toBeGreaterThan(LEASE_MS - 2.2 * RETRY_MS);
     // ... and not much after: one more retry period with jitter.
-    expect(tookOverAt - stoppedAt).toBeLessThan(LEASE_MS + 2.2 * RETRY_MS + 200);
+    expect(tookOverAt - stoppedAt).toBeLessThanOrEqual(LEASE_MS + 2.2 * RETRY_MS + 5);
     expect(lease()?.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
   });
 
@@ -219,22 +291,22 @@ describe('leader election', () => {
   });
 
   it('steps down within the renew deadline when the API server goes away, and comes back after', async () => {
-    const a = elector('a');
+    const clock = new SteppingClock();
+    const a = elector('a', { timers: clock, requestTimeoutMs: REQUEST_TIMEOUT_MS });
     const done = a.run();
-    await until(() => a.isLeader());
-    await sleep(2 * RETRY_MS);
+    await clock.until(() => a.isLeader(), 1_000);
+    await clock.advance(2 * RETRY_MS);
 
     await api.down();
-    const downAt = Date.now();
-    await until(() => !a.isLeader());
-    const after = Date.now() - downAt;
-    expect(after).toBeGreaterThan(RENEW_MS - RETRY_MS - 50);
-    expect(after).toBeLessThan(RENEW_MS + RETRY_MS + 100);
+    // Counted from the last renewal, which was at most one retry period before the outage.
+    const after = await clock.until(() => !a.isLeader(), 5_000);
+    expect(after).toBeGreaterThan(RENEW_MS - RETRY_MS - 5);
+    expect(after).toBeLessThanOrEqual(RENEW_MS + 5);
     expect(events).toEqual(['a started', 'a stopped']);
 
     await api.up();
     // Nobody else took it: a still holds the record, and picks it up again.
-    await until(() => a.isLeader());
+    await clock.until(() => a.isLeader(), 5_000);
     expect(events).toEqual(['a started', 'a stopped', 'a started']);
     expect(lease()?.spec?.holderIdentity).toBe('a');
     await a.stop({ release: true });
@@ -242,17 +314,18 @@ describe('leader election', () => {
   });
 
   it('steps down at the deadline even while a renewal hangs', async () => {
-    const a = elector('a', { requestTimeoutMs: 10_000 });
+    const clock = new SteppingClock();
+    const a = elector('a', { timers: clock, requestTimeoutMs: REQUEST_TIMEOUT_MS });
     void a.run();
-    await until(() => a.isLeader());
-    await sleep(2 * RETRY_MS);
+    await clock.until(() => a.isLeader(), 1_000);
+    await clock.advance(2 * RETRY_MS);
     api.failNext({ method: 'PUT', pathIncludes: '/leases/', status: 0, hang: true, times: 1_000 });
-    const hungAt = Date.now();
-    await until(() => !a.isLeader());
-    expect(Date.now() - hungAt).toBeLessThan(RENEW_MS + RETRY_MS + 100);
+    // The renewal that hangs is parked at the server: time moves on without it.
+    const took = await clock.until(() => !a.isLeader(), 5_000, 1);
+    expect(took).toBeLessThanOrEqual(RENEW_MS + 5);
     expect(events).toEqual(['a started', 'a stopped']);
     api.clearFaults();
-    await until(() => a.isLeader());
+    await clock.until(() => a.isLeader(), 5_000);
   });
 
   it('a 409 on renewal is handled: the leader reads the lease again and keeps it', async () => {
@@ -272,9 +345,10 @@ describe('leader election', () => {
   });
 
   it('steps down at once when it finds another holder', async () => {
-    const a = elector('a', RELAXED);
+    const clock = new SteppingClock();
+    const a = elector('a', { ...RELAXED, timers: clock, requestTimeoutMs: REQUEST_TIMEOUT_MS });
     void a.run();
-    await until(() => a.isLeader());
+    await clock.until(() => a.isLeader(), 1_000);
     // Someone else rewrote the Lease (an operator, a replica with a faster clock): our next renewal conflicts,
     // the read shows the new holder, and we stop at once rather than at the renew deadline.
     const current = lease()!;
@@ -284,9 +358,9 @@ describe('leader election', () => {
       body: JSON.stringify({ ...current, spec: { ...current.spec, holderIdentity: 'intruder' } }),
     });
     expect(res.status).toBe(200);
-    const at = Date.now();
-    await until(() => !a.isLeader());
-    expect(Date.now() - at).toBeLessThan(RETRY_MS + 100);
+    // At its next renewal, not at the renew deadline.
+    const took = await clock.until(() => !a.isLeader(), 5_000);
+    expect(took).toBeLessThanOrEqual(RETRY_MS + 5);
     expect(events).toEqual(['a started', 'a stopped']);
   });
 

@@ -489,7 +489,17 @@ describe('fault matrix: Azure', () => {
     expect(failedReconciles(during) - failedReconciles(before)).toBeGreaterThanOrEqual(5);
     for (let i = 0; i < 3; i++) expect(isRouteCreated(sb, `worker-${i}`)).toBe(true);
 
+    const upFrom = c.logs.length;
     await clearAndConverge(ctx, () => proxy!.up());
+    // The nodes converge when the reconcile patches them, before it records the metric; its summary line is
+    // logged right after the metric is set, so wait for that line rather than read the metric early.
+    await waitFor(() =>
+      expect(
+        logsSince(c, upFrom).some(
+          (l) => l['msg'] === 'reconciled' && ['Applied', 'InSync'].includes(String(l['result'])),
+        ),
+      ).toBe(true),
+    );
     expect(metric(await scrape(c), M.lastSuccess)!).toBeGreaterThan(metric(before, M.lastSuccess)!);
     await expectSafeAfter(ctx);
   });

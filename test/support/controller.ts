@@ -11,6 +11,11 @@ import { CLUSTER_CIDR, RESOURCE_GROUP, SUBSCRIPTION, TABLE, type Sandbox } from 
 
 export interface TestController extends RunningController {
   readonly logs: Record<string, unknown>[];
+  /**
+   * Calls `listener` with each log record as it is written, synchronously (pino writes to the sink at once), so
+   * a test can take a snapshot of other state at the exact moment a line is logged. Returns an unsubscribe.
+   */
+  onLog(listener: (record: Record<string, unknown>) => void): () => void;
 }
 
 /** Flags for an in-process controller: fast loop, no leader election, an ephemeral port, silent unless captured. */
@@ -44,10 +49,14 @@ export async function startTestController(
 ): Promise<TestController> {
   const config = loadRunConfig(controllerFlags(sandbox, overrides), { env: {}, readFile: () => '' });
   const logs: Record<string, unknown>[] = [];
+  const listeners = new Set<(record: Record<string, unknown>) => void>();
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+        if (line.trim() === '') continue;
+        const record = JSON.parse(line) as Record<string, unknown>;
+        logs.push(record);
+        for (const listener of listeners) listener(record);
       }
       done();
     },
@@ -61,7 +70,11 @@ export async function startTestController(
     random: Math.random,
     ...(options.store ? { store: options.store } : {}),
   });
-  return Object.assign(Object.create(controller) as RunningController, controller, { logs });
+  const onLog = (listener: (record: Record<string, unknown>) => void) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  };
+  return Object.assign(Object.create(controller) as RunningController, controller, { logs, onLog });
 }
 
 /** Prometheus text exposition parsed into samples; throws on a malformed line. */

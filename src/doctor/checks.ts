@@ -34,9 +34,15 @@ class Findings {
     this.details.push(detail);
     for (const f of fixes) if (!this.fixes.includes(f)) this.fixes.push(f);
   }
+  /** The summary names the first problem of the worst kind, so the check's one line says what is wrong. */
   result(id: CheckId, summary: (status: CheckStatus) => string): CheckResult {
     const status = worst(this.statuses);
-    return { id, status, summary: summary(status), details: this.details, fixes: this.fixes };
+    const problems = this.details.filter((_, i) => this.statuses[i] === status);
+    const line =
+      status === 'ok' || problems.length === 0
+        ? summary(status)
+        : `${summary(status)}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`;
+    return { id, status, summary: line, details: this.details, fixes: this.fixes };
   }
 }
 

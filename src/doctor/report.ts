@@ -44,7 +44,11 @@ export function renderDoctorText(report: DoctorReport): string {
   const out: string[] = [];
   for (const check of report.checks) {
     out.push(`${check.status.padEnd(4)}  ${check.id.padEnd(width)}  ${check.summary}`);
-    for (const detail of check.details) out.push(`${' '.repeat(width + 8)}${detail}`);
+    // The summary already quotes the first problem; JSON keeps it in details too, text does not repeat it.
+    const quoted = check.details.find((d) => check.summary.includes(`: ${d}`));
+    for (const detail of check.details) {
+      if (detail !== quoted) out.push(`${' '.repeat(width + 8)}${detail}`);
+    }
     for (const fix of check.fixes) out.push(`${' '.repeat(width + 8)}fix: ${fix}`);
   }
   const count = (s: string) => report.checks.filter((c) => c.status === s).length;

@@ -73,13 +73,12 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
   for (const r of t.actions.update) add('update', r, `${hop(r.from)} -> ${hop(r)}`);
   for (const r of t.actions.delete) add('delete', r);
   for (const c of t.actions.conflict) {
-    rows.push([
-      '  conflict',
-      c.existing.name,
-      c.addressPrefix,
-      `${hop(c.existing)} (foreign, left alone)`,
-      c.node,
-    ]);
+    // A foreign route holding our route's name has a prefix of its own: show both, so the row is not misread.
+    const held =
+      c.kind === 'NameHeldByForeignRoute'
+        ? `name held by foreign ${c.existing.addressPrefix} via ${hop(c.existing)}, left alone`
+        : `${hop(c.existing)} (foreign, left alone)`;
+    rows.push(['  conflict', c.existing.name, c.addressPrefix, held, c.node]);
   }
   for (const o of t.actions.overLimit) rows.push(['  over-limit', '-', o.addressPrefix, '-', o.node]);
   for (const r of t.rejected) rows.push(['  rejected', '-', r.addressPrefix, 'refused by Azure', r.node]);

@@ -295,8 +295,10 @@ function overlapMessage(claim: Claim, loser: Claimed, winner: Claimed): string {
   const owners = winner.claims.map((c) => c.node.name);
   const whose = owners.length === 1 ? `node ${owners[0]}'s` : `nodes ${owners.join(', ')}'s`;
   const how = winner.prefix.prefixLength < claim.prefix.prefixLength ? 'lies inside' : 'contains';
-  const why =
-    winner.inPlace && !loser.inPlace ? 'whose route is already in place' : 'which stands as the older claim';
+  // Name the reason that decided it, and only that: once the older claim's route is written it is also "in
+  // place", and a message that changed then would patch the node and record a second event for the same problem.
+  const olderWins = standingOrder({ ...winner, inPlace: false }, { ...loser, inPlace: false }) < 0;
+  const why = olderWins ? 'which stands as the older claim' : 'whose route is already in place';
   return (
     `Node ${claim.node.name} has pod CIDR ${claim.cidr}, which ${how} ${whose} pod CIDR ${winner.cidr}, ` +
     `${why}; a route for it would capture that node's traffic, so give node ${claim.node.name} a pod CIDR ` +

@@ -80,6 +80,24 @@ describe('configuration mistakes exit 2', () => {
     expectUntouched(sb);
   });
 
+  it('no --cluster-cidr, for sync-routes and run: one line naming the flag and where its value lives', async () => {
+    sb = await startSandbox({ nodes: workers(1), table: { routes: [] } });
+    const s = sb;
+    const results = await Promise.all(
+      (['sync-routes', 'run'] as const).map((command) =>
+        runCli([command, ...s.flags({ clusterCidr: null })]),
+      ),
+    );
+    for (const result of results) {
+      expectExit(result, 2);
+      const line = oneLineError(result);
+      expect(line).toMatch(/^error: --cluster-cidr is required; /);
+      expect(line).toContain("kube-controller-manager's --cluster-cidr");
+      expect(line).toContain('networking.podSubnet');
+    }
+    expectUntouched(sb);
+  });
+
   it('an invalid --cluster-cidr', async () => {
     sb = await startSandbox({ nodes: workers(1) });
     const s = sb;
@@ -172,7 +190,7 @@ describe('usage mistakes exit 2', () => {
   it('an invalid --output choice', async () => {
     const result = await runCli(['sync-routes', '--output', 'yaml']);
     expectExit(result, 2);
-    expect(result.stderr).toContain("error: option '--output <format>' argument 'yaml' is invalid");
+    expect(result.stderr).toContain("error: option '-o, --output <format>' argument 'yaml' is invalid");
   });
 
   it('an unknown subcommand', async () => {
@@ -191,23 +209,23 @@ describe('usage mistakes exit 2', () => {
 });
 
 describe('--help', () => {
-  /** The flags of the README's tables under "Shared flags" and "`sync-routes`". */
+  /** The flags of the reference's tables (docs/reference.md) under "Shared flags" and "`sync-routes`". */
   function readmeSyncFlags(): string[] {
-    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(REPO_ROOT, 'docs', 'reference.md'), 'utf8');
     const section = (heading: string) => {
       const start = readme.indexOf(`\n${heading}\n`);
       expect(start, heading).toBeGreaterThan(0);
-      const end = readme.indexOf('\n### ', start + heading.length + 2);
+      const end = readme.indexOf('\n## ', start + heading.length + 2);
       return readme.slice(start, end);
     };
-    const flags = [section('### Shared flags (`sync-routes`, `run`)'), section('### `sync-routes`')].flatMap(
+    const flags = [section('## Shared flags (`sync-routes`, `run`)'), section('## `sync-routes`')].flatMap(
       (text) => [...text.matchAll(/^\| `(--[a-z0-9-]+)/gm)].map((m) => m[1]!),
     );
     expect(flags.length).toBeGreaterThan(20);
     return flags;
   }
 
-  it('on sync-routes lists every flag of the README, and no undocumented one; exit 0', async () => {
+  it('on sync-routes lists every flag of the reference, and no undocumented one; exit 0', async () => {
     const result = await runCli(['sync-routes', '--help']);
     expectExit(result, 0);
     const helped = [...result.stdout.matchAll(/^ {2}(?:-\w, )?(--[a-z0-9-]+)/gm)].map((m) => m[1]!);

@@ -25,11 +25,13 @@ afterEach(async () => {
 });
 
 describe('a conflict with a foreign route', () => {
+  // Every route inside --cluster-cidr is ours (DESIGN 2.1), so a foreign route can only block us by holding the
+  // name our route would get: here a route outside the range that someone named like worker-1's route.
   it('leaves the route alone, marks the node NetworkUnavailable and records a Warning event; exit 1', async () => {
     const nodes = workers(3);
     const foreign: SimpleRoute = {
-      name: 'firewall-for-worker-1',
-      addressPrefix: '10.200.1.0/24',
+      name: routeFor(nodes[1]!).name,
+      addressPrefix: '192.168.50.0/24',
       nextHopType: 'VirtualAppliance',
       nextHopIpAddress: '10.240.255.4',
     };
@@ -39,8 +41,7 @@ describe('a conflict with a foreign route', () => {
     });
     const before = sb.table()!;
 
-    // Without --cluster-cidr, only routes named by our scheme are ours (DESIGN 2.1).
-    const result = await sb.syncRoutes([], { clusterCidr: null });
+    const result = await sb.syncRoutes([]);
     expectExit(result, 1);
 
     // The other nodes' routes still went in, with one PUT; the foreign route is exactly as it was.
@@ -52,6 +53,7 @@ describe('a conflict with a foreign route', () => {
         .map((r) => r.name)
         .sort(),
     ).toEqual([foreign.name, routeFor(nodes[0]!).name, routeFor(nodes[2]!).name].sort());
+    expect(sb.routes().filter((r) => r.addressPrefix === '10.200.1.0/24')).toEqual([]);
     expect(sb.table()!['tags']).toEqual({ owner: 'network-team' });
     expect((sb.table()!['properties'] as Record<string, unknown>)['disableBgpRoutePropagation']).toBe(true);
 
@@ -73,12 +75,12 @@ describe('a conflict with a foreign route', () => {
     });
 
     expect(result.stdout).toMatch(
-      /conflict\s+firewall-for-worker-1\s+10\.200\.1\.0\/24\s+10\.240\.255\.4 \(foreign, left alone\)\s+worker-1/,
+      /conflict\s+worker-1____102001024\s+10\.200\.1\.0\/24\s+name held by foreign 192\.168\.50\.0\/24 via 10\.240\.255\.4, left alone\s+worker-1/,
     );
     expect(result.stdout).toContain('Result: FAILED (see above) (exit 1).');
 
     // It stays a conflict: the next run writes nothing to Azure and still exits 1.
-    const again = await sb.syncRoutes([], { clusterCidr: null });
+    const again = await sb.syncRoutes([]);
     expectExit(again, 1);
     expect(sb.azureWrites()).toEqual([]);
     expect(storedRoute(sb.table(), foreign.name)).toEqual(storedRoute(before, foreign.name));
@@ -86,13 +88,15 @@ describe('a conflict with a foreign route', () => {
 });
 
 describe('a refused node', () => {
-  for (const [label, clusterCidr, reason] of [
-    ['outside --cluster-cidr', '10.200.0.0/16', 'OutsideClusterCIDR'],
-    ['broader than the minimum prefix length, without --cluster-cidr', null, 'PrefixTooBroad'],
+  // DESIGN 2.3: no route may capture another node's traffic.
+  for (const [label, clusterCidr, podCidr, reason] of [
+    ['outside --cluster-cidr', '10.200.0.0/16', '0.0.0.0/0', 'OutsideClusterCIDR'],
+    ['equal to the --cluster-cidr range', '10.200.0.0/16', '10.200.0.0/16', 'CoversClusterCIDR'],
+    ['broader than --node-cidr-mask-size-ipv4 (24)', '10.200.0.0/15', '10.201.0.0/20', 'PrefixTooBroad'],
   ] as const) {
-    it(`with pod CIDR 0.0.0.0/0 (${label}) never gets a route; exit 1`, async () => {
+    it(`with pod CIDR ${podCidr} (${label}) never gets a route; exit 1`, async () => {
       const nodes = workers(2);
-      const hostile = { name: 'hostile', podCIDRs: ['0.0.0.0/0'], internalIPs: ['10.240.0.66'] };
+      const hostile = { name: 'hostile', podCIDRs: [podCidr], internalIPs: ['10.240.0.66'] };
       sb = await startSandbox({ nodes: [...nodes, hostile], table: { routes: [FIREWALL_ROUTE] } });
       const before = sb.table()!;
 
@@ -108,7 +112,7 @@ describe('a refused node', () => {
       const r = parseReport(result);
       expect(r).toMatchObject({ result: 'Failed', exitCode: 1, summary: { refused: 1, create: 2 } });
       expect(r.skipped).toMatchObject([
-        { node: 'hostile', cidr: '0.0.0.0/0', reason, message: expect.any(String) },
+        { node: 'hostile', cidr: podCidr, reason, message: expect.any(String) },
       ]);
       expect(sb.networkUnavailable('hostile')).toMatchObject({ status: 'True', reason: 'NoRouteCreated' });
       expect(sb.warningEvents('hostile')).toHaveLength(1);

@@ -149,15 +149,15 @@ describe('--dry-run', () => {
 
   it('with a conflict exits 1, and still writes nothing: no patch, no event', async () => {
     const nodes = workers(2);
+    // Outside --cluster-cidr, so foreign, but holding the name worker-1's route would get.
     const foreign: SimpleRoute = {
-      name: 'someone-elses',
-      addressPrefix: '10.200.1.0/24',
+      name: routeName('worker-1', '10.200.1.0/24'),
+      addressPrefix: '172.16.1.0/24',
       nextHopType: 'VirtualAppliance',
       nextHopIpAddress: '10.240.200.1',
     };
     sb = await startSandbox({ nodes, table: { routes: [foreign] } });
-    // Without --cluster-cidr only routes named by our scheme are ours, so "someone-elses" is foreign.
-    const result = await sb.syncRoutes(['--dry-run', '--output', 'json'], { clusterCidr: null });
+    const result = await sb.syncRoutes(['--dry-run', '--output', 'json']);
     expectExit(result, 1);
     expect(sb.azureWrites()).toEqual([]);
     expect(sb.kubeWrites()).toEqual([]);
@@ -169,7 +169,9 @@ describe('--dry-run', () => {
       ['worker-0', 'NoRouteCreated', 'pending'],
       ['worker-1', 'NoRouteCreated', 'pending'],
     ]);
-    expect(r.conditions[1]!.message).toContain('conflicts with route someone-elses');
+    expect(r.conditions[1]!.message).toContain(
+      `its name ${foreign.name} is taken by a route for ${foreign.addressPrefix}`,
+    );
   });
 });
 
@@ -294,15 +296,15 @@ describe('--output json', () => {
 
   it('for a failure (a conflict with a foreign route)', async () => {
     const nodes = workers(2);
+    // Outside --cluster-cidr, so foreign, but holding the name worker-1's route would get.
     const foreign: SimpleRoute = {
-      name: 'appliance',
-      addressPrefix: '10.200.1.0/24',
+      name: routeName('worker-1', '10.200.1.0/24'),
+      addressPrefix: '172.16.1.0/24',
       nextHopType: 'VirtualAppliance',
       nextHopIpAddress: '10.240.200.1',
     };
     sb = await startSandbox({ nodes, table: { routes: [foreign] } });
-    // Without --cluster-cidr only routes named by our scheme are ours, so "appliance" is foreign.
-    const result = await sb.syncRoutes(['--output', 'json'], { clusterCidr: null });
+    const result = await sb.syncRoutes(['--output', 'json']);
     expectExit(result, 1);
     const r = parseReport(result);
     expectDocumentedShape(r);
@@ -311,7 +313,7 @@ describe('--output json', () => {
       {
         node: 'worker-1',
         addressPrefix: '10.200.1.0/24',
-        kind: 'PrefixHeldByForeignRoute',
+        kind: 'NameHeldByForeignRoute',
         existing: foreign,
       },
     ]);

@@ -330,7 +330,9 @@ describe('hostile and broken nodes, with --cluster-cidr', () => {
   });
 });
 
-describe('hostile nodes, without --cluster-cidr', () => {
+// DESIGN 2.3: no route may capture another node's traffic, even inside a wide --cluster-cidr.
+describe("hostile nodes inside a wide --cluster-cidr: nothing captures another node's traffic", () => {
+  const WIDE = ['10.0.0.0/8', 'fd00::/16'];
   let sb: Sandbox;
   let c: ReliabilityController;
   let report: SyncReport;
@@ -340,67 +342,88 @@ describe('hostile nodes, without --cluster-cidr', () => {
     addressPrefix: '192.168.5.0/24',
     nextHopType: 'VirtualNetworkGateway',
   };
+  const at = (seconds: number) =>
+    new Date(Date.UTC(2024, 0, 1) + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   beforeAll(async () => {
     sb = await startSandbox({
       nodes: [
         worker(0),
-        { name: 'broad-v4', podCIDRs: ['10.0.0.0/8'], internalIPs: ['10.240.0.70'] },
+        { name: 'whole-range-v4', podCIDRs: ['10.0.0.0/8'], internalIPs: ['10.240.0.70'] },
         { name: 'broad-v6', podCIDRs: ['fd00::/32'], internalIPs: ['fd00:240::71'] },
         { name: 'default-v4', podCIDRs: ['0.0.0.0/0'], internalIPs: ['10.240.0.72'] },
-        { name: 'exactly-16', podCIDRs: ['10.201.0.0/16'], internalIPs: ['10.240.0.73'] },
+        { name: 'broad-v4', podCIDRs: ['10.201.0.0/16'], internalIPs: ['10.240.0.73'] },
         { name: 'squatter', podCIDRs: ['192.168.5.0/24'], internalIPs: ['10.240.0.74'] },
+        // An older node's /24, and a newer node claiming a /25 inside it: the newer claim is refused.
+        {
+          name: 'older',
+          podCIDRs: ['10.202.0.0/24'],
+          internalIPs: ['10.240.0.75'],
+          creationTimestamp: at(100),
+        },
+        {
+          name: 'nested',
+          podCIDRs: ['10.202.0.128/25'],
+          internalIPs: ['10.240.0.76'],
+          creationTimestamp: at(200),
+        },
       ],
       table: { routes: [...FOREIGN_ROUTES, onprem5] },
     });
     before = sb.table();
-    c = await startReliabilityController(sb, { clusterCidr: [] });
+    c = await startReliabilityController(sb, { clusterCidr: WIDE });
     await waitFor(() => {
-      expect(isRouteCreated(sb, 'exactly-16')).toBe(true);
-      expect(sb.warningEvents('squatter')).toHaveLength(1);
+      expect(isRouteCreated(sb, 'older')).toBe(true);
+      expect(sb.warningEvents('nested')).toHaveLength(1);
     });
-    report = await reasons(sb, null);
+    report = await reasons(sb, WIDE.join(','));
   });
   afterAll(async () => {
     await c?.stop();
     await sb?.close();
   });
 
-  it('a pod CIDR broader than /16 (IPv4) or /48 (IPv6), or 0.0.0.0/0, is refused (PrefixTooBroad)', async () => {
-    for (const [node, cidr, min] of [
-      ['broad-v4', '10.0.0.0/8', '/16'],
-      ['broad-v6', 'fd00::/32', '/48'],
-      ['default-v4', '0.0.0.0/0', '/16'],
+  it('a pod CIDR equal to a --cluster-cidr range is refused (CoversClusterCIDR)', async () => {
+    expect(skipOf(report, 'whole-range-v4')).toMatchObject({
+      cidr: '10.0.0.0/8',
+      reason: 'CoversClusterCIDR',
+    });
+    await expectTold(sb, 'whole-range-v4', /10\.0\.0\.0\/8/);
+    expectNoRoute(sb, { node: 'whole-range-v4', prefix: '10.0.0.0/8' });
+  });
+
+  it('a pod CIDR broader than the node mask size (/24 IPv4, /64 IPv6) is refused (PrefixTooBroad)', async () => {
+    for (const [node, cidr, flag] of [
+      ['broad-v4', '10.201.0.0/16', '--node-cidr-mask-size-ipv4'],
+      ['broad-v6', 'fd00::/32', '--node-cidr-mask-size-ipv6'],
     ] as const) {
-      expect(skipOf(report, node)).toMatchObject({ cidr, reason: 'PrefixTooBroad' });
-      await expectTold(
-        sb,
-        node,
-        new RegExp(
-          `pod CIDR ${cidr.replace(/\./g, '\\.').replace('/', '\\/')}, broader than the ${min} allowed for IPv[46] without --cluster-cidr`,
-        ),
-      );
-      expect(sb.routes().some((r) => r.name.startsWith(`${node}____`))).toBe(false);
+      expect(skipOf(report, node), node).toMatchObject({ cidr, reason: 'PrefixTooBroad' });
+      await expectTold(sb, node, new RegExp(flag));
+      expectNoRoute(sb, { node, prefix: cidr });
     }
+  });
+
+  it('0.0.0.0/0 and a foreign prefix lie outside the range: refused, and the foreign routes are untouched', async () => {
+    expect(skipOf(report, 'default-v4')).toMatchObject({ cidr: '0.0.0.0/0', reason: 'OutsideClusterCIDR' });
+    expect(skipOf(report, 'squatter')).toMatchObject({
+      cidr: '192.168.5.0/24',
+      reason: 'OutsideClusterCIDR',
+    });
+    await expectTold(sb, 'squatter', /outside --cluster-cidr/);
+    expect(storedRoute(sb.table(), 'onprem-5')).toEqual(storedRoute(before, 'onprem-5'));
     expect(storedRoute(sb.table(), 'default-to-firewall')).toEqual(
       storedRoute(before, 'default-to-firewall'),
     );
-    // The boundary itself is allowed.
-    expect(sb.routes()).toContainEqual(
-      expect.objectContaining({ addressPrefix: '10.201.0.0/16', nextHopIpAddress: '10.240.0.73' }),
-    );
   });
 
-  it('a pod CIDR held by a foreign route is a conflict: the foreign route is left alone and the node is told', async () => {
-    await expectTold(
-      sb,
-      'squatter',
-      /conflicts with route onprem-5 \(192\.168\.5\.0\/24 via VirtualNetworkGateway\) in route table kubernetes-routes, which this controller does not own/,
+  it("a /25 nested in an older node's /24 is refused for the newer node; the older node is routed", async () => {
+    expect(skipOf(report, 'nested')).toMatchObject({ cidr: '10.202.0.128/25', reason: 'OverlappingPodCIDR' });
+    await expectTold(sb, 'nested', /older/);
+    expectNoRoute(sb, { node: 'nested', nextHop: '10.240.0.76' });
+    expect(sb.routes()).toContainEqual(
+      expect.objectContaining({ addressPrefix: '10.202.0.0/24', nextHopIpAddress: '10.240.0.75' }),
     );
-    expect(storedRoute(sb.table(), 'onprem-5')).toEqual(storedRoute(before, 'onprem-5'));
-    expect(report.tables[0]!.actions.conflict).toMatchObject([
-      { node: 'squatter', kind: 'PrefixHeldByForeignRoute' },
-    ]);
+    expect(isRouteCreated(sb, 'older')).toBe(true);
   });
 });
 
@@ -494,7 +517,7 @@ describe('broken configuration', () => {
     expect(await p.exited).toEqual({ code: 0, signal: null });
     const warning = p.logs().find((l) => l['level'] === 40 && String(l['msg']).includes('unknown key'));
     expect(String(warning?.['msg'])).toBe(
-      `--cloud-config ${file}: ignoring unknown keys "routeTabelName", "aadClientSecert"; check the spelling (keys are case-sensitive)`,
+      `--cloud-config ${file}: ignoring unknown keys "routeTabelName", "aadClientSecert"; cloud-provider-azure does not define them: check the spelling (keys are case-sensitive)`,
     );
     expect(sb.routes()).toHaveLength(2);
   });

@@ -24,12 +24,14 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * The root logger. Logs go to stderr so stdout carries only the plan and results; JSON by default,
- * human-friendly when stderr is a terminal.
+ * The root logger. Logs go to stderr so stdout carries only the plan and results.
+ * - `json`: pino's JSON lines, for log pipelines (numeric levels and epoch-millisecond times, pino's format).
+ * - `text`: one line per entry with the level name and an ISO 8601 UTC time, for people; coloured on a terminal.
+ * Without a format: text when stderr is a terminal, else JSON.
  */
 export function createLogger(
   level: string,
-  options: { pretty: boolean; destination?: DestinationStream },
+  options: { pretty: boolean; format?: 'json' | 'text' | undefined; destination?: DestinationStream },
 ): Logger {
   const base = {
     level,
@@ -37,9 +39,18 @@ export function createLogger(
     base: undefined,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
-  if (options.destination) return pino(base, options.destination);
-  if (options.pretty) {
-    return pino(base, pretty({ destination: 2, colorize: true, ignore: 'pid,hostname,name', sync: true }));
+  const format = options.format ?? (options.pretty ? 'text' : 'json');
+  if (format === 'text') {
+    const text = pretty({
+      destination: options.destination ?? 2,
+      colorize: options.pretty,
+      // ISO 8601 in UTC, as Kubernetes' own components print it, so lines from several pods sort together.
+      translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
+      ignore: 'pid,hostname,name',
+      sync: true,
+    });
+    return pino(base, text);
   }
+  if (options.destination) return pino(base, options.destination);
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

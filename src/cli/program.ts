@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AzureError } from '../azure/errors.ts';
 import { ConfigError } from '../config/errors.ts';
-import { CLOUDS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
+import { CLOUDS, LOG_FORMATS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
 import { KubeError } from '../kube/client.ts';
 import { parseBooleanFlag, type DoctorFlags, type RunFlags } from '../config/run.ts';
 import { buildInfo, versionLine } from './build-info.ts';
@@ -74,6 +74,12 @@ export function addCommonOptions(cmd: Command): Command {
     .option('--no-node-conditions', "do not patch the nodes' NetworkUnavailable condition")
     .addOption(
       new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('info'),
+    )
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'json: pino JSON lines; text: one line per entry with the level name and an ISO time (default: text on a terminal, else json)',
+      ).choices(LOG_FORMATS),
     )
     .option('--route-limit <n>', 'most routes one table may hold (Azure: 400)', '400')
     .option(

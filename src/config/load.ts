@@ -31,6 +31,8 @@ export const CLOUDS: readonly CloudName[] = [
   'AzureStackCloud',
 ];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** `--log-format`: pino JSON, or one line per entry with the level name and an ISO time. */
+export const LOG_FORMATS = ['json', 'text'] as const;
 
 /** The shared flags, as the CLI parser hands them over (strings, before validation). */
 export interface CommonFlags {
@@ -47,6 +49,7 @@ export interface CommonFlags {
   context?: string;
   nodeConditions?: boolean;
   logLevel?: string;
+  logFormat?: string;
   routeLimit?: string;
   nodeCidrMaskSizeIpv4?: string;
   nodeCidrMaskSizeIpv6?: string;
@@ -166,6 +169,9 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
         ? 5
         : parseInteger('--max-write-attempts', flags.maxWriteAttempts, 1, 100),
     logLevel: parseChoice('--log-level', flags.logLevel ?? 'info', LOG_LEVELS),
+    // Unset: text on a terminal, JSON otherwise (the logger decides; config does not know the terminal).
+    logFormat:
+      flags.logFormat === undefined ? undefined : parseChoice('--log-format', flags.logFormat, LOG_FORMATS),
     warnings,
     ignoredKeys,
   });

@@ -106,6 +106,8 @@ export interface CommonConfig {
   /** How many times one table is re-read and re-planned after 412 or a retryable conflict. */
   readonly maxWriteAttempts: number;
   readonly logLevel: string;
+  /** `--log-format`; undefined: text on a terminal, else JSON. */
+  readonly logFormat?: 'json' | 'text' | undefined;
   /** Warnings found while loading (normalised CIDRs, unknown azure.json keys); logged once by the CLI. */
   readonly warnings: readonly string[];
   /** azure.json keys upstream defines that do not apply to routes; the CLI logs them once at debug. */

@@ -190,8 +190,14 @@ const azureBase = {
   resourceGroup: 'kubernetes',
   routeTables: ['kubernetes-routes', 'other-rg/extra-routes'],
 };
-/** The one value the chart requires (DESIGN 2.1: --cluster-cidr is required). */
-const REQUIRED = { clusterCIDRs: ['10.200.0.0/16'] };
+/**
+ * What the chart requires: the cluster CIDRs (DESIGN 2.1: --cluster-cidr is required) and a route table the
+ * controller can resolve (the render refuses what would crash-loop the controller at start-up).
+ */
+const REQUIRED = {
+  clusterCIDRs: ['10.200.0.0/16'],
+  azure: { subscriptionId: SUB, resourceGroup: 'kubernetes', routeTables: ['kubernetes-routes'] },
+};
 const VARIANTS = {
   /** The defaults, plus the one required value. */
   defaults: REQUIRED,

@@ -26,6 +26,22 @@ contains the chart name). 63 characters at most, the DNS label limit.
 {{- end }}
 {{- end }}
 
+{{/* The namespace of every namespaced object: namespaceOverride, else the release namespace. */}}
+{{- define "azure-route-controller.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride }}
+{{- end }}
+
+{{/*
+A Go-style duration as the CLI takes it (500ms, 15s, 1m, 1.5h: one number, one unit) in milliseconds. The schema
+has already checked the form.
+*/}}
+{{- define "azure-route-controller.durationMs" -}}
+{{- $d := toString . }}
+{{- $unit := regexFind "(ms|s|m|h)$" $d }}
+{{- $n := regexReplaceAll "(ms|s|m|h)$" $d "" | float64 }}
+{{- mulf $n (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit) | int64 }}
+{{- end }}
+
 {{/* chart-version, for the helm.sh/chart label. */}}
 {{- define "azure-route-controller.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -83,9 +99,16 @@ app.kubernetes.io/component: controller
 {{- if .Values.hostNetwork.enabled }}{{ .Values.hostNetwork.port }}{{ else }}{{ .Values.metrics.port }}{{ end }}
 {{- end }}
 
-{{/* --bind-address: HOST:PORT, with an IPv6 host in brackets. */}}
+{{/*
+--bind-address: HOST:PORT, with an IPv6 host in brackets. Without metrics.bindHost: every interface on the pod
+network, but only the pod IP on the host network, so /metrics is not served on every address the node has
+(docker bridges, a public IP). $(POD_IP) is expanded by the kubelet from the env var of that name.
+*/}}
 {{- define "azure-route-controller.bindAddress" -}}
 {{- $host := .Values.metrics.bindHost }}
+{{- if not $host }}
+{{- $host = ternary "$(POD_IP)" "0.0.0.0" .Values.hostNetwork.enabled }}
+{{- end }}
 {{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}
 {{- $host = printf "[%s]" $host }}
 {{- end }}
@@ -137,6 +160,47 @@ fails the render with one clear message.
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor scrapes the metrics Service" }}
 {{- end }}
+{{- include "azure-route-controller.validateRouteTables" . }}
+{{- $grace := include "azure-route-controller.durationMs" .Values.controller.shutdownGracePeriod | int64 }}
+{{- if ge $grace (mul (int64 .Values.terminationGracePeriodSeconds) 1000) }}
+{{- fail (printf "controller.shutdownGracePeriod (%s) must be shorter than terminationGracePeriodSeconds (%d s): the kubelet kills the pod at the end of the termination grace period, so a write in flight and the Lease release would be cut off; lower controller.shutdownGracePeriod or raise terminationGracePeriodSeconds" .Values.controller.shutdownGracePeriod (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.hostNetwork.enabled }}
+{{- fail "networkPolicy.enabled has no effect with hostNetwork.enabled: NetworkPolicies do not apply to pods on the host network; turn one of them off (with hostNetwork, the metrics port binds to the pod IP, which is the node's)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The route tables, checked as the CLI checks them (src/config), so a value the controller would refuse at
+start-up (a crash loop) fails the render instead: NAME or RG/NAME, or a full resource ID; a NAME needs
+azure.resourceGroup, and anything but full IDs needs azure.subscriptionId. With an azure.json Secret, its
+routeTableName, resourceGroup and subscriptionId may supply them, so only the form is checked.
+*/}}
+{{- define "azure-route-controller.validateRouteTables" -}}
+{{- $az := .Values.azure }}
+{{- $fromAzureJson := eq $az.identity.type "azureJsonSecret" }}
+{{- if and (not $az.routeTables) (not $fromAzureJson) }}
+{{- fail "azure.routeTables is empty: list the route table(s) to manage, e.g. --set 'azure.routeTables={kubernetes-routes}' (NAME, RG/NAME or a full resource ID); only with azure.identity.type=azureJsonSecret may the azure.json's routeTableName supply it" }}
+{{- end }}
+{{- $name := "[A-Za-z0-9]([-A-Za-z0-9_.]{0,78}[A-Za-z0-9_])?" }}
+{{- $rg := "[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]" }}
+{{- $short := printf "^(%s/)?%s$" $rg $name }}
+{{- $id := printf "(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/resourceGroups/%s/providers/Microsoft\\.Network/routeTables/%s/?$" $rg $name }}
+{{- range $az.routeTables }}
+{{- $ref := toString . }}
+{{- $isId := regexMatch $id $ref }}
+{{- if not (or $isId (regexMatch $short $ref)) }}
+{{- fail (printf "azure.routeTables: %q is not a route table reference; use NAME, RG/NAME or /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/routeTables/NAME (a name is 1-80 letters, digits, '_', '-' or '.', starting with a letter or digit)" $ref) }}
+{{- end }}
+{{- if not $fromAzureJson }}
+{{- if and (not $isId) (not (contains "/" $ref)) (not $az.resourceGroup) }}
+{{- fail (printf "azure.routeTables: %q has no resource group; set azure.resourceGroup or write it as RG/%s" $ref $ref) }}
+{{- end }}
+{{- if and (not $isId) (not $az.subscriptionId) }}
+{{- fail (printf "azure.routeTables: %q needs azure.subscriptionId (or give the table's full resource ID)" $ref) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -172,6 +236,7 @@ test/chart checks every rendered argument against buildProgram().
 - {{ printf "--arm-endpoint=%s" . | quote }}
 {{- end }}
 - {{ printf "--log-level=%s" $c.logLevel | quote }}
+- {{ printf "--log-format=%s" $c.logFormat | quote }}
 {{- if not $c.nodeConditions }}
 - "--no-node-conditions"
 {{- end }}

@@ -13,7 +13,10 @@ import type { CliIo } from '../program.ts';
 
 export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<number> {
   const config = loadDoctorConfig(flags, io.environment);
-  const logger = createLogger(config.logLevel, { pretty: io.stderr.isTTY === true });
+  const logger = createLogger(config.logLevel, {
+    pretty: io.stderr.isTTY === true,
+    format: config.logFormat,
+  });
   for (const warning of config.warnings) logger.warn(warning);
 
   const cluster = createClusterReader(loadKubeConfig(config.kubeconfig));

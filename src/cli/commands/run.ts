@@ -10,7 +10,10 @@ import type { CliIo } from '../program.ts';
 /** `run`: the long-running controller. Resolves with exit code 0 after a graceful shutdown on SIGTERM/SIGINT. */
 export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
   const loaded = loadRunConfig(flags, io.environment);
-  const logger = createLogger(loaded.logLevel, { pretty: io.stderr.isTTY === true });
+  const logger = createLogger(loaded.logLevel, {
+    pretty: io.stderr.isTTY === true,
+    format: loaded.logFormat,
+  });
   for (const warning of loaded.warnings) logger.warn(warning);
   if (loaded.ignoredKeys.length > 0) {
     logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');

@@ -35,7 +35,10 @@ export async function syncRoutes(
   io: CliIo,
   options: { includeRoutes?: boolean } = {},
 ): Promise<SyncReport> {
-  const logger = createLogger(loaded.logLevel, { pretty: io.stderr.isTTY === true });
+  const logger = createLogger(loaded.logLevel, {
+    pretty: io.stderr.isTTY === true,
+    format: loaded.logFormat,
+  });
   for (const warning of loaded.warnings) logger.warn(warning);
   if (loaded.ignoredKeys.length > 0) {
     logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');

@@ -19,7 +19,7 @@ export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<numb
   });
   for (const warning of config.warnings) logger.warn(warning);
 
-  const cluster = createClusterReader(loadKubeConfig(config.kubeconfig));
+  const cluster = createClusterReader(loadKubeConfig(config.kubeconfigSearch));
   let credential;
   try {
     credential = createCredential(config.azure.credential, config.azure.authorityHost);

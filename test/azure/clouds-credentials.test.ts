@@ -7,7 +7,13 @@ import {
 } from '@azure/identity';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { cloudSettings, isCloudName, tokenScopeFor } from '../../src/azure/clouds.ts';
+import {
+  cloudSettings,
+  isCloudName,
+  resolveCloudEndpoints,
+  tokenScopeFor,
+  type FetchLike,
+} from '../../src/azure/clouds.ts';
 import {
   createCredential,
   INSECURE_TEST_TOKEN,
@@ -15,6 +21,7 @@ import {
   isInsecureTestCredential,
 } from '../../src/azure/credentials.ts';
 import { AzureError } from '../../src/azure/errors.ts';
+import type { AzureConfig, CloudDiscovery } from '../../src/config/types.ts';
 
 const PEM_FIXTURE = fileURLToPath(new URL('../fixtures/azure-json/certs/sp.pem', import.meta.url));
 
@@ -101,5 +108,108 @@ describe('createCredential', () => {
     expect(caught).toBeInstanceOf(AzureError);
     expect((caught as AzureError).kind).toBe('Credential');
     expect((caught as AzureError).message).toContain('aadFederatedTokenFile');
+  });
+});
+
+describe('resolveCloudEndpoints (the metadata endpoint upstream reads)', () => {
+  const pending = (discovery: Partial<CloudDiscovery> = {}): AzureConfig =>
+    ({
+      cloud: 'AzureStackCloud',
+      armEndpoint: 'https://management.local.azurestack.external',
+      tokenScope: 'https://management.local.azurestack.external/.default',
+      authorityHost: 'https://login.microsoftonline.com',
+      discovery: {
+        metadataUrl: 'https://management.local.azurestack.external/metadata/endpoints?api-version=2019-05-01',
+        cloudName: 'AzureStackCloud',
+        source: 'azure.json "resourceManagerEndpoint"',
+        overrides: {},
+        ...discovery,
+      },
+    }) as unknown as AzureConfig;
+  const answering =
+    (body: unknown, status = 200): FetchLike =>
+    () =>
+      Promise.resolve(new Response(JSON.stringify(body), { status }));
+
+  it('leaves a config without discovery as it is', async () => {
+    const config = { cloud: 'AzurePublicCloud' } as unknown as AzureConfig;
+    expect(await resolveCloudEndpoints(config)).toBe(config);
+  });
+
+  it('takes the one object older Azure Stack Hub builds answer, audience with its trailing slash', async () => {
+    const resolved = await resolveCloudEndpoints(pending(), {
+      fetch: answering({
+        authentication: {
+          loginEndpoint: 'https://adfs.local.azurestack.external/adfs/',
+          audiences: ['https://management.x/abc/'],
+        },
+      }),
+    });
+    expect(resolved.tokenScope).toBe('https://management.x/abc/.default');
+    expect(resolved.authorityHost).toBe('https://adfs.local.azurestack.external/adfs');
+    expect(resolved.discovery).toBeUndefined();
+  });
+
+  it('picks the entry named like "cloud" from a list, and names the choices when none matches', async () => {
+    const list = [
+      { name: 'AzureCloud', authentication: { audiences: ['https://management.core.windows.net/'] } },
+      {
+        name: 'AzureStackCloud',
+        authentication: { audiences: ['https://stack/aud'], loginEndpoint: 'https://l/' },
+      },
+    ];
+    expect((await resolveCloudEndpoints(pending(), { fetch: answering(list) })).tokenScope).toBe(
+      'https://stack/aud/.default',
+    );
+    await expect(
+      resolveCloudEndpoints(pending({ cloudName: 'Other' }), { fetch: answering(list) }),
+    ).rejects.toThrow(/lists clouds AzureCloud, AzureStackCloud but none named Other/);
+  });
+
+  it('fails with one line naming the URL and its source when the endpoint is down or wrong', async () => {
+    const down: FetchLike = () =>
+      Promise.reject(new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') }));
+    await expect(resolveCloudEndpoints(pending(), { fetch: down })).rejects.toThrow(
+      /^Cannot read the cloud metadata at https:\/\/management\.local\.azurestack\.external\/metadata\/endpoints\?api-version=2019-05-01 \(from azure\.json "resourceManagerEndpoint"\): connect ECONNREFUSED/,
+    );
+    await expect(resolveCloudEndpoints(pending(), { fetch: answering({}, 404) })).rejects.toThrow(
+      /answered HTTP 404/,
+    );
+    await expect(
+      resolveCloudEndpoints(pending(), { fetch: answering({ authentication: {} }) }),
+    ).rejects.toThrow(/gave no token audience/);
+  });
+
+  it('does not ask when AZURE_ENVIRONMENT_FILEPATH gave everything', async () => {
+    const never: FetchLike = () => Promise.reject(new Error('must not be called'));
+    const resolved = await resolveCloudEndpoints(
+      pending({
+        overrides: {
+          armEndpoint: 'https://arm.e',
+          audience: 'https://aud.e/',
+          authorityHost: 'https://login.e/',
+        },
+      }),
+      { fetch: never },
+    );
+    expect(resolved).toMatchObject({
+      armEndpoint: 'https://arm.e',
+      tokenScope: 'https://aud.e/.default',
+      authorityHost: 'https://login.e',
+    });
+  });
+});
+
+describe('createCredential for managed identities', () => {
+  it('builds a resource-ID identity (it goes out as mi_res_id: test/azure/identity-wire.test.ts)', () => {
+    const credential = createCredential(
+      {
+        kind: 'managedIdentity',
+        resourceId:
+          '/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/n',
+      },
+      'https://login.microsoftonline.com',
+    );
+    expect(credential).toBeInstanceOf(ManagedIdentityCredential);
   });
 });

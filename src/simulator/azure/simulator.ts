@@ -558,7 +558,7 @@ class Simulator implements AzureSimulator {
       abort: () => this.#failWrite(stored, touched, prior),
     });
     if (superseded) this.#store.supersede(superseded, op);
-    r.reply.send(record ? 200 : 201, this.#store.view(stored), this.#asyncHeaders(op, r.apiVersion, false));
+    r.reply.send(record ? 200 : 201, this.#store.view(stored), this.#asyncHeaders(r, op, false));
   }
 
   async #deleteTable(target: TableTarget, r: Request): Promise<void> {
@@ -581,7 +581,7 @@ class Simulator implements AzureSimulator {
       commit: () => this.#store.removeRecord(record),
       abort: () => this.#failWrite(record, NO_ROUTES, prior),
     });
-    r.reply.send(202, undefined, this.#asyncHeaders(op, r.apiVersion, true));
+    r.reply.send(202, undefined, this.#asyncHeaders(r, op, true));
   }
 
   async #patchTable(target: TableTarget, r: Request): Promise<void> {
@@ -644,7 +644,7 @@ class Simulator implements AzureSimulator {
       abort: () => this.#failWrite(record, touched, prior),
     });
     const route = findRoute(record.body, target.route) ?? {};
-    r.reply.send(existing ? 200 : 201, structuredClone(route), this.#asyncHeaders(op, r.apiVersion, false));
+    r.reply.send(existing ? 200 : 201, structuredClone(route), this.#asyncHeaders(r, op, false));
   }
 
   async #deleteRoute(target: RouteTarget, r: Request): Promise<void> {
@@ -674,7 +674,7 @@ class Simulator implements AzureSimulator {
       },
       abort: () => this.#failWrite(record, touched, prior),
     });
-    r.reply.send(202, undefined, this.#asyncHeaders(op, r.apiVersion, true));
+    r.reply.send(202, undefined, this.#asyncHeaders(r, op, true));
   }
 
   #pollOperation(target: Extract<Target, { kind: 'operation' }>, r: Request): void {
@@ -778,8 +778,20 @@ class Simulator implements AzureSimulator {
     };
   }
 
-  #asyncHeaders(op: OperationRecord, apiVersion: string, withLocation: boolean): Record<string, string> {
-    const base = `${this.#url}/subscriptions/${op.subscriptionId}/providers/Microsoft.Network/locations/${op.location}`;
+  /**
+   * The origin the client addressed, as Azure builds its operation URLs from its own public host: through a proxy
+   * in front of the simulator, the URLs point back at the proxy, as real Azure's point at management.azure.com.
+   */
+  #origin(r: Request): string {
+    const host = r.req.headers.host;
+    return host !== undefined && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(host)
+      ? `http://${host}`
+      : this.#url;
+  }
+
+  #asyncHeaders(r: Request, op: OperationRecord, withLocation: boolean): Record<string, string> {
+    const apiVersion = r.apiVersion;
+    const base = `${this.#origin(r)}/subscriptions/${op.subscriptionId}/providers/Microsoft.Network/locations/${op.location}`;
     const version = encodeURIComponent(apiVersion);
     const headers: Record<string, string> = {
       'azure-asyncoperation': `${base}/operations/${op.id}?api-version=${version}`,

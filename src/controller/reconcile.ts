@@ -76,6 +76,8 @@ interface TableOutcome {
   readonly plan: TablePlan;
   /** The desired state this table was planned against (with its in-place hint), when it was read. */
   readonly desired: DesiredState | undefined;
+  /** The in-place test that plan used, when the table was read. */
+  readonly inPlace: InPlaceTest | undefined;
   /** The plan's creates, updates and redrive are in Azure (written and Succeeded, or nothing to write). */
   readonly applied: boolean;
   /** The table could not be read at all, so nothing is known of the routes in it. */
@@ -97,9 +99,7 @@ export async function reconcile(
     );
   }
 
-  const tables = await Promise.all(
-    options.routeTables.map((ref) => reconcileTable(ref, nodes, withholdDeletes, options, deps, signal)),
-  );
+  const tables = await reconcileTables(nodes, withholdDeletes, options, deps, signal);
   const desired = reportedDesiredState(nodes, tables, options.planner);
   const outcomes = nodeRouteOutcomes(
     nodes,
@@ -121,13 +121,38 @@ export async function reconcile(
 }
 
 /**
- * The one desired state the report, the node outcomes and the conditions speak of. Each table is planned with
- * an in-place hint of its own (so an overlap is settled in favour of the route already standing in that
- * table), but a node has one condition, so one state must be picked: the first configured table that was read.
- * Tables normally hold the same routes (every table gets every route), so their states agree; when they do not
- * (a route standing in one table only), the first table's choice is the one reported, and the other table's
- * plan then shows that node's route as not planned there. When no table could be read, no route is in place
- * anywhere that we know of, and the state without a hint (the older claimant stands) is the truth.
+ * Every table gets every route, so every table must settle an overlap the same way, or two subnets would route
+ * one prefix to two nodes. The first configured table decides: it is synced first, its routes as read give the
+ * in-place hint (the route standing there stands), and the other tables are then synced concurrently with that
+ * same hint, whatever they hold themselves. With one table (the usual case) nothing waits. The cost with
+ * several is one table's sync of latency; the alternative, reading every table before planning any, would cost
+ * a second GET per table per pass.
+ */
+async function reconcileTables(
+  nodes: readonly NodeInfo[],
+  withholdDeletes: boolean,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+  signal: AbortSignal | undefined,
+): Promise<TableOutcome[]> {
+  const [first, ...rest] = options.routeTables;
+  if (first === undefined) return [];
+  const leader = await reconcileTable(first, nodes, withholdDeletes, undefined, options, deps, signal);
+  // The first table unread: no route is known to stand anywhere, and the older claimant stands everywhere.
+  const hint = leader.inPlace ?? NOTHING_IN_PLACE;
+  const others = await Promise.all(
+    rest.map((ref) => reconcileTable(ref, nodes, withholdDeletes, hint, options, deps, signal)),
+  );
+  return [leader, ...others];
+}
+
+const NOTHING_IN_PLACE: InPlaceTest = () => false;
+
+/**
+ * The one desired state the report, the node outcomes and the conditions speak of: the one every table was
+ * planned against (reconcileTables), as the first table that was read planned it. When no table could be
+ * read, no route is known to be in place anywhere, and the state without a hint (the older claimant stands)
+ * is the truth.
  */
 function reportedDesiredState(
   nodes: readonly NodeInfo[],
@@ -142,8 +167,6 @@ function reportedDesiredState(
  * points, as a VirtualAppliance, at the claimant's InternalIP. Between two overlapping claims that route stands,
  * so a newer node's pod CIDR never displaces a route that carries traffic. A route that does not read
  * Succeeded (the goal state of a write that failed) has never been shown to carry any, and gives no precedence.
- * The hint is this table's alone: tables are read and planned concurrently, and reading every table first would
- * cost a second GET per table per pass.
  */
 function inPlaceTest(routes: readonly Route[]): InPlaceTest {
   const standing = new Set<string>();
@@ -166,15 +189,29 @@ interface PlannedTable {
   readonly hasChanges: boolean;
 }
 
-/** The plan callback syncTable calls after every read, with what it remembers of the last call. */
-function tablePlanner(nodes: readonly NodeInfo[], withholdDeletes: boolean, planner: PlannerConfig) {
-  const state = { withheld: 0, desired: undefined as DesiredState | undefined };
+/**
+ * The plan callback syncTable calls after every read, with what it remembers of the last call. `hint` is the
+ * first table's in-place test (reconcileTables); without one, the table's own routes as read give it.
+ */
+function tablePlanner(
+  nodes: readonly NodeInfo[],
+  withholdDeletes: boolean,
+  planner: PlannerConfig,
+  hint: InPlaceTest | undefined,
+) {
+  const state = {
+    withheld: 0,
+    desired: undefined as DesiredState | undefined,
+    inPlace: undefined as InPlaceTest | undefined,
+  };
   const plan = (
     routes: readonly Route[],
     snapshot: TableSnapshot | undefined,
     rejected: ReadonlyMap<string, string>,
   ): PlannedTable => {
-    const desired = desiredRoutes(nodes, planner, inPlaceTest(routes));
+    const inPlace = hint ?? inPlaceTest(routes);
+    const desired = desiredRoutes(nodes, planner, inPlace);
+    state.inPlace = inPlace;
     let p = planTable(desired, routes, planner, {
       tableProvisioningState: snapshot?.provisioningState,
       rejected,
@@ -194,12 +231,13 @@ async function reconcileTable(
   ref: TableRef,
   nodes: readonly NodeInfo[],
   withholdDeletes: boolean,
+  hint: InPlaceTest | undefined,
   options: ReconcileOptions,
   deps: ReconcileDeps,
   signal: AbortSignal | undefined,
 ): Promise<TableOutcome> {
   const log = deps.logger.child({ routeTable: ref.name, resourceGroup: ref.resourceGroup });
-  const planner = tablePlanner(nodes, withholdDeletes, options.planner);
+  const planner = tablePlanner(nodes, withholdDeletes, options.planner, hint);
   const finish = (o: FinishArgs) => finishTable(ref, o, planner.state, options, log);
   const run = () =>
     syncTable({
@@ -301,7 +339,11 @@ interface FinishArgs {
 function finishTable(
   ref: TableRef,
   o: FinishArgs,
-  planned: { readonly withheld: number; readonly desired: DesiredState | undefined },
+  planned: {
+    readonly withheld: number;
+    readonly desired: DesiredState | undefined;
+    readonly inPlace: InPlaceTest | undefined;
+  },
   options: ReconcileOptions,
   log: Logger,
 ): TableOutcome {
@@ -312,6 +354,7 @@ function finishTable(
     report: tableReport(ref, o, withheld, warnings, options),
     plan: o.plan,
     desired: o.plan === EMPTY_PLAN ? undefined : planned.desired,
+    inPlace: o.plan === EMPTY_PLAN ? undefined : planned.inPlace,
     applied: o.status === 'InSync' || o.status === 'Applied',
     unread: o.unread === true,
   };

@@ -228,6 +228,29 @@ describe('no captured traffic', () => {
     expect(sb.warningEvents('worker-0')).toHaveLength(1);
   });
 
+  it('with two tables, the first table’s standing route decides for both: no subnet routes a prefix elsewhere', async () => {
+    const older = worker(0);
+    const newer = worker(1, { podCIDRs: ['10.200.0.128/25'] });
+    const standing = {
+      name: routeName('worker-1', '10.200.0.128/25'),
+      addressPrefix: '10.200.0.128/25',
+      nextHopType: 'VirtualAppliance',
+      nextHopIpAddress: newer.internalIPs![0]!,
+    };
+    sb = await startSandbox({ nodes: [older, newer], table: { routes: [standing] } });
+    sb.sim.putTable(SUBSCRIPTION, RESOURCE_GROUP, 'pods-b', { location: 'westeurope', routes: [] });
+
+    const result = await sb.syncRoutes(['--output', 'json', '--log-level', 'silent'], {
+      routeTables: [TABLE, 'pods-b'],
+    });
+    expectExit(result, 1);
+    expect(parseReport(result).skipped).toMatchObject([{ node: 'worker-0', reason: 'OverlappingPodCIDR' }]);
+    expect(sb.routes()).toEqual([standing]);
+    expect(sb.routes('pods-b')).toEqual([standing]);
+    expect(sb.networkUnavailable('worker-1')).toMatchObject({ status: 'False', reason: 'RouteCreated' });
+    expect(sb.networkUnavailable('worker-0')).toMatchObject({ status: 'True', reason: 'NoRouteCreated' });
+  });
+
   it('a pod CIDR equal to the cluster range is refused (CoversClusterCIDR), whatever the mask size allows', async () => {
     const greedy = { ...worker(1, { podCIDRs: ['10.200.0.0/16'] }), name: 'greedy' };
     sb = await startSandbox({ nodes: [worker(0), greedy] });

@@ -385,101 +385,144 @@ function credentialFrom(
   env: Environment['env'],
   warnings: string[],
 ): CredentialSpec {
+  if (json.identitySystem !== undefined && json.identitySystem.toLowerCase() === 'adfs') {
+    throw new ConfigError(
+      'azure.json "identitySystem": "adfs" (Azure Stack Hub with AD FS) is not supported; use Microsoft Entra ID ("azure_ad", the default)',
+    );
+  }
+  const ids = identityInputs(json, jsonTenantId, env);
+  return (
+    workloadIdentity(json, ids, warnings) ??
+    managedIdentity(json, ids) ??
+    servicePrincipal(json, ids) ??
+    defaultCredential(json)
+  );
+}
+
+/** The IDs and secrets a credential may use, the webhook's environment winning over the file (as upstream). */
+interface IdentityInputs {
+  readonly tenantId: string | undefined;
+  readonly clientId: string | undefined;
+  readonly clientSecret: string | undefined;
+  readonly envTokenFile: string | undefined;
+  /** networkResourceTenantID differs from the tenant: the route tables live in another tenant. */
+  readonly multiTenant: boolean;
+}
+
+function identityInputs(
+  json: AzureJson,
+  jsonTenantId: string | undefined,
+  env: Environment['env'],
+): IdentityInputs {
   const fromEnv = (name: string): string | undefined => {
     const v = env[name]?.trim();
     return v === undefined || v === '' ? undefined : v;
   };
   const envTenant = fromEnv('AZURE_TENANT_ID');
   const tenantId = envTenant !== undefined ? parseGuid('AZURE_TENANT_ID', envTenant) : jsonTenantId;
-  const clientId = fromEnv('AZURE_CLIENT_ID') ?? json.aadClientId;
-  const clientSecret = fromEnv('AZURE_CLIENT_SECRET') ?? json.aadClientSecret;
-  const need = (value: string | undefined, what: string, mode: string): string => {
-    if (value === undefined) {
-      throw new ConfigError(`azure.json: ${mode} needs ${what}; add it, or remove the ${mode} keys`);
-    }
-    return value;
+  return {
+    tenantId,
+    clientId: fromEnv('AZURE_CLIENT_ID') ?? json.aadClientId,
+    clientSecret: fromEnv('AZURE_CLIENT_SECRET') ?? json.aadClientSecret,
+    envTokenFile: fromEnv('AZURE_FEDERATED_TOKEN_FILE'),
+    multiTenant:
+      json.networkResourceTenantID !== undefined &&
+      json.networkResourceTenantID.toLowerCase() !== (tenantId ?? '').toLowerCase(),
   };
-  const tenantHelp = '"tenantId" (or AZURE_TENANT_ID)';
-  const clientHelp = '"aadClientId" (or AZURE_CLIENT_ID)';
-  if (json.identitySystem !== undefined && json.identitySystem.toLowerCase() === 'adfs') {
-    throw new ConfigError(
-      'azure.json "identitySystem": "adfs" (Azure Stack Hub with AD FS) is not supported; use Microsoft Entra ID ("azure_ad", the default)',
-    );
-  }
-  const multiTenant =
-    json.networkResourceTenantID !== undefined &&
-    json.networkResourceTenantID.toLowerCase() !== (tenantId ?? '').toLowerCase();
+}
 
-  const envTokenFile = fromEnv('AZURE_FEDERATED_TOKEN_FILE');
-  if (envTokenFile !== undefined || json.useFederatedWorkloadIdentityExtension === true) {
-    const mode = 'workload identity ("useFederatedWorkloadIdentityExtension")';
-    return {
-      kind: 'workloadIdentity',
-      tenantId: need(tenantId, tenantHelp, mode),
-      clientId: need(clientId, clientHelp, mode),
-      tokenFilePath: need(
-        envTokenFile ?? json.aadFederatedTokenFile,
-        '"aadFederatedTokenFile" (or AZURE_FEDERATED_TOKEN_FILE)',
-        mode,
-      ),
-    };
+function need(value: string | undefined, what: string, mode: string): string {
+  if (value === undefined) {
+    throw new ConfigError(`azure.json: ${mode} needs ${what}; add it, or remove the ${mode} keys`);
   }
-  if (json.aadFederatedTokenFile !== undefined) {
-    warnings.push(
-      'azure.json "aadFederatedTokenFile" is set but "useFederatedWorkloadIdentityExtension" is not true, so the token file is not used (as in cloud-provider-azure); set it to true to use workload identity',
-    );
-  }
-  if (json.useManagedIdentityExtension === true) {
-    if (multiTenant) {
-      throw new ConfigError(
-        'azure.json "networkResourceTenantID" differs from "tenantId": with a managed identity cloud-provider-azure reaches the other tenant through an auxiliary token in Key Vault, which this controller does not support; use a service principal ("aadClientId" with "aadClientSecret" or "aadClientCertPath")',
+  return value;
+}
+
+const TENANT_HELP = '"tenantId" (or AZURE_TENANT_ID)';
+const CLIENT_HELP = '"aadClientId" (or AZURE_CLIENT_ID)';
+
+function workloadIdentity(
+  json: AzureJson,
+  ids: IdentityInputs,
+  warnings: string[],
+): CredentialSpec | undefined {
+  if (ids.envTokenFile === undefined && json.useFederatedWorkloadIdentityExtension !== true) {
+    if (json.aadFederatedTokenFile !== undefined) {
+      warnings.push(
+        'azure.json "aadFederatedTokenFile" is set but "useFederatedWorkloadIdentityExtension" is not true, so the token file is not used (as in cloud-provider-azure); set it to true to use workload identity',
       );
     }
-    const id = json.userAssignedIdentityID;
-    // Upstream tells a resource ID from a client ID by its /subscriptions/ segment.
-    if (id !== undefined && id.toUpperCase().includes('/SUBSCRIPTIONS/')) {
-      return { kind: 'managedIdentity', resourceId: id };
-    }
-    return { kind: 'managedIdentity', clientId: id };
+    return undefined;
   }
-  // A service principal signs in to the network resources' tenant when it differs: the route tables live there.
-  const spTenant = multiTenant ? json.networkResourceTenantID : tenantId;
-  const spTenantHelp = multiTenant ? '"networkResourceTenantID"' : tenantHelp;
-  if (clientSecret !== undefined) {
+  const mode = 'workload identity ("useFederatedWorkloadIdentityExtension")';
+  return {
+    kind: 'workloadIdentity',
+    tenantId: need(ids.tenantId, TENANT_HELP, mode),
+    clientId: need(ids.clientId, CLIENT_HELP, mode),
+    tokenFilePath: need(
+      ids.envTokenFile ?? json.aadFederatedTokenFile,
+      '"aadFederatedTokenFile" (or AZURE_FEDERATED_TOKEN_FILE)',
+      mode,
+    ),
+  };
+}
+
+function managedIdentity(json: AzureJson, ids: IdentityInputs): CredentialSpec | undefined {
+  if (json.useManagedIdentityExtension !== true) return undefined;
+  if (ids.multiTenant) {
+    throw new ConfigError(
+      'azure.json "networkResourceTenantID" differs from "tenantId": with a managed identity cloud-provider-azure reaches the other tenant through an auxiliary token in Key Vault, which this controller does not support; use a service principal ("aadClientId" with "aadClientSecret" or "aadClientCertPath")',
+    );
+  }
+  const id = json.userAssignedIdentityID;
+  return isResourceId(id)
+    ? { kind: 'managedIdentity', resourceId: id }
+    : { kind: 'managedIdentity', clientId: id };
+}
+
+/** A secret before a certificate, as upstream; in the network resources' tenant when that differs. */
+function servicePrincipal(json: AzureJson, ids: IdentityInputs): CredentialSpec | undefined {
+  const tenant = (mode: string): string =>
+    ids.multiTenant
+      ? parseGuid('azure.json "networkResourceTenantID"', json.networkResourceTenantID!)
+      : need(ids.tenantId, TENANT_HELP, mode);
+  if (ids.clientSecret !== undefined) {
     const mode = 'a client secret ("aadClientSecret")';
     return {
       kind: 'clientSecret',
-      tenantId: parseGuid(
-        multiTenant ? 'azure.json "networkResourceTenantID"' : 'azure.json "tenantId"',
-        need(spTenant, spTenantHelp, mode),
-      ),
-      clientId: need(clientId, clientHelp, mode),
-      clientSecret,
+      tenantId: tenant(mode),
+      clientId: need(ids.clientId, CLIENT_HELP, mode),
+      clientSecret: ids.clientSecret,
     };
   }
   if (json.aadClientCertPath !== undefined) {
     const mode = 'a client certificate ("aadClientCertPath")';
     return {
       kind: 'clientCertificate',
-      tenantId: parseGuid(
-        multiTenant ? 'azure.json "networkResourceTenantID"' : 'azure.json "tenantId"',
-        need(spTenant, spTenantHelp, mode),
-      ),
-      clientId: need(clientId, clientHelp, mode),
+      tenantId: tenant(mode),
+      clientId: need(ids.clientId, CLIENT_HELP, mode),
       certificatePath: json.aadClientCertPath,
       certificatePassword: json.aadClientCertPassword,
     };
   }
+  return undefined;
+}
+
+function defaultCredential(json: AzureJson): CredentialSpec {
   if (json.aadMSIDataPlaneIdentityPath !== undefined) {
     throw new ConfigError(
       'azure.json "aadMSIDataPlaneIdentityPath" (msi-dataplane credentials) is not supported; use "useManagedIdentityExtension", workload identity or a service principal',
     );
   }
   const id = json.userAssignedIdentityID;
-  if (id !== undefined && id.toUpperCase().includes('/SUBSCRIPTIONS/')) {
-    return { kind: 'default', managedIdentityResourceId: id };
-  }
-  return { kind: 'default', managedIdentityClientId: id };
+  return isResourceId(id)
+    ? { kind: 'default', managedIdentityResourceId: id }
+    : { kind: 'default', managedIdentityClientId: id };
+}
+
+/** Upstream tells a user-assigned identity's resource ID from its client ID by the /subscriptions/ segment. */
+function isResourceId(id: string | undefined): id is string {
+  return id !== undefined && id.toUpperCase().includes('/SUBSCRIPTIONS/');
 }
 
 interface CloudEndpoints {

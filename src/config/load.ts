@@ -79,66 +79,8 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
   const warnings: string[] = [];
   const ignoredKeys: string[] = [];
   const json = readAzureJson(flags.cloudConfig, environment, warnings, ignoredKeys);
-  const cloudEndpoints = resolveCloud(flags, json, environment);
-  const { cloudName, armEndpoint, allowInsecureEndpoint } = cloudEndpoints;
-
-  const subscriptionSource =
-    flags.subscriptionId !== undefined
-      ? '--subscription-id'
-      : json.networkResourceSubscriptionID !== undefined
-        ? 'azure.json "networkResourceSubscriptionID"'
-        : 'azure.json "subscriptionId"';
-  // Route tables are network resources: upstream reads them in networkResourceSubscriptionID when it is set.
-  const subscriptionRaw = flags.subscriptionId ?? json.networkResourceSubscriptionID ?? json.subscriptionId;
-  const subscriptionId =
-    subscriptionRaw === undefined ? undefined : parseGuid(subscriptionSource, subscriptionRaw.trim());
-
-  // DESIGN 4: --resource-group, then azure.json routeTableResourceGroup, then azure.json resourceGroup.
-  const rgSource =
-    flags.resourceGroup !== undefined
-      ? '--resource-group'
-      : json.routeTableResourceGroup !== undefined
-        ? 'azure.json "routeTableResourceGroup"'
-        : 'azure.json "resourceGroup"';
-  const rgRaw = flags.resourceGroup ?? json.routeTableResourceGroup ?? json.resourceGroup;
-  const resourceGroup = rgRaw === undefined ? undefined : parseResourceGroup(rgSource, rgRaw);
-
-  const routeTables = resolveRouteTables(
-    flags.routeTable ?? [],
-    json.routeTableName,
-    subscriptionId,
-    resourceGroup,
-  );
+  const azure = azureConfigFrom(flags, json, environment, warnings);
   const clusterCIDRs = resolveClusterCidrs(flags.clusterCidr ?? [], warnings);
-
-  const tenantId =
-    json.tenantId === undefined ? undefined : parseGuid('azure.json "tenantId"', json.tenantId);
-  const credential = allowInsecureEndpoint
-    ? ({ kind: 'insecureTest' } as const)
-    : flags.cloudConfig === undefined
-      ? ({ kind: 'default' } as const)
-      : credentialFrom(json, tenantId, environment.env, warnings);
-
-  const azure: AzureConfig = {
-    cloud: cloudName,
-    discovery: cloudEndpoints.discovery,
-    armEndpoint,
-    tokenScope: cloudEndpoints.tokenScope,
-    authorityHost: cloudEndpoints.authorityHost,
-    tenantId,
-    subscriptionId: routeTables[0]!.subscriptionId,
-    routeTables,
-    location: flags.location ?? json.location,
-    credential,
-    allowInsecureEndpoint,
-    // Both at least 1ms: 0 would time every write out at once, or poll Azure in a busy loop.
-    operationTimeoutMs:
-      flags.operationTimeout === undefined
-        ? 300_000
-        : parseDuration('--operation-timeout', flags.operationTimeout, 1),
-    pollIntervalMs:
-      flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval, 1),
-  };
 
   const kubeconfigSearch = resolveKubeconfig(flags, environment.env);
 
@@ -175,6 +117,74 @@ export function loadCommonConfig(flags: CommonFlags, environment: Environment): 
     warnings,
     ignoredKeys,
   });
+}
+
+/** The Azure half of the config: the cloud and its endpoints, the tables, and the credential. */
+function azureConfigFrom(
+  flags: CommonFlags,
+  json: AzureJson,
+  environment: Environment,
+  warnings: string[],
+): AzureConfig {
+  const cloudEndpoints = resolveCloud(flags, json, environment);
+  const { cloudName, armEndpoint, allowInsecureEndpoint } = cloudEndpoints;
+
+  const subscriptionSource =
+    flags.subscriptionId !== undefined
+      ? '--subscription-id'
+      : json.networkResourceSubscriptionID !== undefined
+        ? 'azure.json "networkResourceSubscriptionID"'
+        : 'azure.json "subscriptionId"';
+  // Route tables are network resources: upstream reads them in networkResourceSubscriptionID when it is set.
+  const subscriptionRaw = flags.subscriptionId ?? json.networkResourceSubscriptionID ?? json.subscriptionId;
+  const subscriptionId =
+    subscriptionRaw === undefined ? undefined : parseGuid(subscriptionSource, subscriptionRaw.trim());
+
+  // DESIGN 4: --resource-group, then azure.json routeTableResourceGroup, then azure.json resourceGroup.
+  const rgSource =
+    flags.resourceGroup !== undefined
+      ? '--resource-group'
+      : json.routeTableResourceGroup !== undefined
+        ? 'azure.json "routeTableResourceGroup"'
+        : 'azure.json "resourceGroup"';
+  const rgRaw = flags.resourceGroup ?? json.routeTableResourceGroup ?? json.resourceGroup;
+  const resourceGroup = rgRaw === undefined ? undefined : parseResourceGroup(rgSource, rgRaw);
+
+  const routeTables = resolveRouteTables(
+    flags.routeTable ?? [],
+    json.routeTableName,
+    subscriptionId,
+    resourceGroup,
+  );
+
+  const tenantId =
+    json.tenantId === undefined ? undefined : parseGuid('azure.json "tenantId"', json.tenantId);
+  const credential = allowInsecureEndpoint
+    ? ({ kind: 'insecureTest' } as const)
+    : flags.cloudConfig === undefined
+      ? ({ kind: 'default' } as const)
+      : credentialFrom(json, tenantId, environment.env, warnings);
+
+  return {
+    cloud: cloudName,
+    discovery: cloudEndpoints.discovery,
+    armEndpoint,
+    tokenScope: cloudEndpoints.tokenScope,
+    authorityHost: cloudEndpoints.authorityHost,
+    tenantId,
+    subscriptionId: routeTables[0]!.subscriptionId,
+    routeTables,
+    location: flags.location ?? json.location,
+    credential,
+    allowInsecureEndpoint,
+    // Both at least 1ms: 0 would time every write out at once, or poll Azure in a busy loop.
+    operationTimeoutMs:
+      flags.operationTimeout === undefined
+        ? 300_000
+        : parseDuration('--operation-timeout', flags.operationTimeout, 1),
+    pollIntervalMs:
+      flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval, 1),
+  };
 }
 
 export function loadSyncConfig(flags: SyncFlags, environment: Environment): SyncConfig {

@@ -1,4 +1,4 @@
-// `npm run sandbox -- --nodes N` (or `-- --doctor-faults`): an Azure simulator and a fake Kubernetes API server with N nodes, kept
+// `npm run sandbox -- --nodes N [--route-limit N]` (or `-- --doctor-faults`): an Azure simulator and a fake Kubernetes API server with N nodes, kept
 // running so you can point the real CLI at them by hand. Prints the exact commands to try.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,9 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '3' },
     'lro-polls': { type: 'string', default: '1' },
     'doctor-faults': { type: 'boolean', default: false },
+    // Azure's limit, as the simulator and the controller default to. Raising it models something Azure does not
+    // offer, so it is never raised on the user's behalf.
+    'route-limit': { type: 'string', default: '400' },
   },
 });
 if (values['doctor-faults']) {
@@ -36,12 +39,23 @@ if (!Number.isInteger(count) || count < 0 || count > 20_000) {
   process.exit(2);
 }
 
+const routeLimit = Number(values['route-limit']);
+if (!Number.isInteger(routeLimit) || routeLimit < 1) {
+  console.error('--route-limit: use a whole number of 1 or more (Azure: 400)');
+  process.exit(2);
+}
+if (count + 1 > routeLimit) {
+  console.error(
+    `note: ${count} nodes and the firewall route need ${count + 1} routes, more than the table's limit of ${routeLimit}${routeLimit === 400 ? " (Azure's)" : ''}: the controller reports the nodes over the limit, as it would in Azure. Pass --route-limit to model a larger limit on purpose.`,
+  );
+}
+
 const subscriptionId = '00000000-0000-0000-0000-000000000001';
 const sim = await startAzureSimulator({
   subscriptions: [subscriptionId],
   resourceGroups: [{ subscriptionId, name: 'kubernetes', location: 'westeurope' }],
   lroPolls: Number(values['lro-polls']),
-  routeLimit: Math.max(400, count + 10),
+  routeLimit,
 });
 sim.putTable(subscriptionId, 'kubernetes', 'kubernetes-routes', {
   location: 'westeurope',
@@ -69,7 +83,7 @@ const dir = mkdtempSync(join(tmpdir(), 'azure-route-controller-sandbox-'));
 const kubeconfig = join(dir, 'kubeconfig');
 kube.writeKubeconfig(kubeconfig);
 
-const flags = `--kubeconfig ${kubeconfig} --arm-endpoint ${sim.url} --allow-insecure-arm-endpoint --subscription-id ${subscriptionId} --resource-group kubernetes --route-table kubernetes-routes --cluster-cidr 10.192.0.0/10 --route-limit ${Math.max(400, count + 10)}`;
+const flags = `--kubeconfig ${kubeconfig} --arm-endpoint ${sim.url} --allow-insecure-arm-endpoint --subscription-id ${subscriptionId} --resource-group kubernetes --route-table kubernetes-routes --cluster-cidr 10.192.0.0/10 --route-limit ${routeLimit}`;
 console.log(`Azure simulator:     ${sim.url}
 Fake Kubernetes API: ${kube.url} (${count} nodes)
 

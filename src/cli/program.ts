@@ -1,11 +1,9 @@
 // The command line: flags, help, and the mapping from failures to exit codes.
-import { Command, CommanderError, Option } from 'commander';
-import { AzureError } from '../azure/errors.ts';
-import { ConfigError } from '../config/errors.ts';
+import { Command, Option } from 'commander';
 import { CLOUDS, LOG_FORMATS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
-import { KubeError } from '../kube/client.ts';
 import { parseBooleanFlag, type DoctorFlags, type RunFlags } from '../config/run.ts';
 import { buildInfo, versionLine } from './build-info.ts';
+import { describeFailure, failureJson, wantsJson } from './failure.ts';
 import { demoCommand } from './commands/demo.ts';
 import { syncRoutesCommand } from './commands/sync.ts';
 
@@ -119,7 +117,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         'Reconcile once and exit: list nodes, read each route table, print the plan, write each changed table once (If-Match), wait for Succeeded, patch node conditions.',
       ),
   )
-    .option('--dry-run', 'print the plan and write nothing: no Azure write, no condition patch, no event')
+    .option(
+      '--dry-run [bool]',
+      'print the plan and write nothing: no Azure write, no condition patch, no event; --dry-run=false to write',
+      parseBooleanFlag('--dry-run'),
+      false,
+    )
     .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
     .option('--create-route-table', 'create a missing route table in --location')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -254,37 +257,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (err) {
-    return reportFailure(err, io);
+    return reportFailure(err, argv, io);
   }
 }
 
-function reportFailure(err: unknown, io: CliIo): number {
-  if (err instanceof CommanderError) {
-    // Commander already printed its message (and the usage hint) to stderr.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
-    if (err.code === 'commander.help') return EXIT.ok;
-    return EXIT.usage;
+function reportFailure(err: unknown, argv: readonly string[], io: CliIo): number {
+  const failure = describeFailure(err, io.signal);
+  if (failure.exitCode === EXIT.ok) return EXIT.ok;
+  if (wantsJson(argv)) io.stdout.write(failureJson(failure));
+  if (failure.printed) return failure.exitCode;
+  io.stderr.write(`error: ${failure.message}\n`);
+  if (failure.kind === 'internal') {
+    io.stderr.write('(this is a bug; please report it with the output of --log-level debug)\n');
+    if (failure.stack) io.stderr.write(`${failure.stack}\n`);
   }
-  if (err instanceof ConfigError) {
-    io.stderr.write(`error: ${err.message}\n`);
-    return EXIT.usage;
-  }
-  if (err instanceof KubeError && err.kind === 'Config') {
-    io.stderr.write(`error: ${err.message}\n`);
-    return EXIT.usage;
-  }
-  if (err instanceof KubeError || err instanceof AzureError) {
-    io.stderr.write(`error: ${err.message}\n`);
-    return EXIT.failure;
-  }
-  if (io.signal?.aborted) {
-    io.stderr.write('error: interrupted; nothing more was written\n');
-    return EXIT.failure;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr.write(
-    `error: unexpected failure: ${message}\n(this is a bug; please report it with the output of --log-level debug)\n`,
-  );
-  if (err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
-  return EXIT.failure;
+  return failure.exitCode;
 }

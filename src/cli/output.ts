@@ -89,7 +89,7 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
   for (const r of t.rejected) out.push(`  rejected by Azure: ${r.node} ${r.addressPrefix}: ${r.message}`);
   if (t.redrive) {
     out.push(
-      `  re-drive: the table read ${t.provisioningState ?? 'not Succeeded'} (or a route of ours did not read Succeeded); ` +
+      `  re-drive: ${redriveCause(t)}; ` +
         (dryRun
           ? 'a sync without --dry-run re-writes it as it stands'
           : 're-written as it stands with a guarded PUT'),
@@ -109,6 +109,13 @@ function renderTable(t: TableReport, dryRun: boolean): string[] {
     out.push(...grid(t.routes.map((r) => ['    ' + r.name, r.addressPrefix, hop(r)])));
   }
   return out;
+}
+
+function redriveCause(t: TableReport): string {
+  const state = t.provisioningStateRead;
+  return state !== undefined && notSucceeded(state)
+    ? `the table read ${state}`
+    : 'a route of ours in the table did not read Succeeded';
 }
 
 function notSucceeded(state: string | undefined): boolean {

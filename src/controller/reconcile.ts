@@ -203,6 +203,7 @@ function tablePlanner(
     withheld: 0,
     desired: undefined as DesiredState | undefined,
     inPlace: undefined as InPlaceTest | undefined,
+    provisioningStateRead: undefined as string | undefined,
   };
   const plan = (
     routes: readonly Route[],
@@ -212,6 +213,7 @@ function tablePlanner(
     const inPlace = hint ?? inPlaceTest(routes);
     const desired = desiredRoutes(nodes, planner, inPlace);
     state.inPlace = inPlace;
+    state.provisioningStateRead = snapshot?.provisioningState;
     let p = planTable(desired, routes, planner, {
       tableProvisioningState: snapshot?.provisioningState,
       rejected,
@@ -343,15 +345,16 @@ function finishTable(
     readonly withheld: number;
     readonly desired: DesiredState | undefined;
     readonly inPlace: InPlaceTest | undefined;
+    readonly provisioningStateRead: string | undefined;
   },
   options: ReconcileOptions,
   log: Logger,
 ): TableOutcome {
   const withheld = o.plan === EMPTY_PLAN ? 0 : planned.withheld;
-  const warnings = tableWarnings(ref, o.snapshot, withheld, o.plan);
+  const warnings = tableWarnings(ref, o.snapshot, withheld);
   for (const w of warnings) log.warn(w);
   return {
-    report: tableReport(ref, o, withheld, warnings, options),
+    report: tableReport(ref, o, withheld, warnings, options, planned.provisioningStateRead),
     plan: o.plan,
     desired: o.plan === EMPTY_PLAN ? undefined : planned.desired,
     inPlace: o.plan === EMPTY_PLAN ? undefined : planned.inPlace,
@@ -360,12 +363,7 @@ function finishTable(
   };
 }
 
-function tableWarnings(
-  ref: TableRef,
-  snapshot: TableSnapshot | undefined,
-  withheld: number,
-  plan: TablePlan,
-): string[] {
+function tableWarnings(ref: TableRef, snapshot: TableSnapshot | undefined, withheld: number): string[] {
   const warnings: string[] = [];
   if (snapshot && snapshot.subnetCount === 0) {
     warnings.push(
@@ -374,11 +372,6 @@ function tableWarnings(
   }
   if (withheld) {
     warnings.push(`${withheld} route(s) of ours were not deleted because the node list was empty`);
-  }
-  for (const r of plan.rejected ?? []) {
-    warnings.push(
-      `Azure refused the route for node ${r.desired.node} (${r.desired.cidr}); it was set aside and the rest of the table written: ${r.message}`,
-    );
   }
   return warnings;
 }
@@ -389,6 +382,7 @@ function tableReport(
   withheld: number,
   warnings: readonly string[],
   options: ReconcileOptions,
+  provisioningStateRead: string | undefined,
 ): TableReport {
   const routes =
     options.includeRoutes && o.snapshot
@@ -404,6 +398,7 @@ function tableReport(
     subnetCount: o.snapshot?.subnetCount,
     etag: o.snapshot?.etag,
     provisioningState: o.snapshot?.provisioningState,
+    provisioningStateRead: o.plan === EMPTY_PLAN ? undefined : provisioningStateRead,
     redrive: o.plan.redrive === true,
     writes: o.writes,
     attempts: o.attempts,

@@ -3,7 +3,8 @@
 import type { NetworkCondition } from '../kube/types.ts';
 import type { SkippedNode } from '../domain/types.ts';
 
-// Still 1: every field added since (provisioningState, redrive, rejected, summary.rejected and summary.redrives)
+// Still 1: every field added since (provisioningState, provisioningStateRead, redrive, rejected, summary.rejected
+// and summary.redrives)
 // is an addition, and no field changed its meaning.
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -65,6 +66,8 @@ export interface TableReport {
    * otherwise as read. Anything but Succeeded means its routes are not all in effect (DESIGN 2.4).
    */
   readonly provisioningState?: string | undefined;
+  /** The table's provisioningState when this run last read it, before any write of ours (Failed, Updating...). */
+  readonly provisioningStateRead?: string | undefined;
   /**
    * The table, or a route of ours in it, did not read Succeeded (a write that failed, or one whose writer died),
    * so it was re-written as it stands with a guarded PUT (in a dry run: would be). Its kept routes count as in

@@ -89,6 +89,7 @@ describe('a write whose operation ended Failed', () => {
       status: 'Applied',
       redrive: true,
       writes: 1,
+      provisioningStateRead: 'Failed',
       provisioningState: 'Succeeded',
     });
     expect(report.tables[0]!.actions.create).toEqual([]);

@@ -2,9 +2,17 @@
 // writer was killed mid-operation, is re-driven before any node is told its route is there; and
 // FailedToCreateRoute follows a node's problem with or without --no-node-conditions.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startTestController, type TestController } from '../support/controller.ts';
+import { parseMetrics, startTestController, type TestController } from '../support/controller.ts';
 import { startReplica, type CliProcess } from '../support/process.ts';
-import { FIREWALL_ROUTE, routeFor, startSandbox, worker, workers, type Sandbox } from '../support/sandbox.ts';
+import {
+  FIREWALL_ROUTE,
+  TABLE,
+  routeFor,
+  startSandbox,
+  worker,
+  workers,
+  type Sandbox,
+} from '../support/sandbox.ts';
 
 let sandbox: Sandbox | undefined;
 let controller: TestController | undefined;
@@ -36,11 +44,17 @@ describe('run: a write whose operation ended Failed', () => {
     sb.sim.onBeforeWrite(() => {
       toldBeforeWrite.push(...nodes.map((n) => sb.networkUnavailable(n.name)?.reason));
     });
-    controller = await startTestController(sb, { backoffBase: '100ms', backoffMax: '500ms' });
+    const c = (controller = await startTestController(sb, { backoffBase: '100ms', backoffMax: '500ms' }));
+    const redrives = async () =>
+      parseMetrics(await c.metrics.registry.metrics()).find(
+        (m) =>
+          m.name === 'azure_route_controller_route_table_redrives_total' && m.labels['route_table'] === TABLE,
+      )?.value;
 
-    await waitFor(() => {
+    await waitFor(async () => {
       expect(tableState(sb)).toBe('Succeeded');
       for (const n of nodes) expect(sb.networkUnavailable(n.name)?.reason).toBe('RouteCreated');
+      expect(await redrives()).toBe(1);
     });
     const puts = tablePuts(sb);
     expect(puts.length).toBeGreaterThanOrEqual(2);

@@ -298,7 +298,7 @@ export function createRouteTableStore(
       return written;
     },
 
-    async create(ref, location, signal) {
+    async create(ref, location, signal, tags) {
       if (location.trim() === '') {
         throw new AzureError({
           kind: 'BadRequest',
@@ -308,7 +308,12 @@ export function createRouteTableStore(
       }
       try {
         return await run('RouteTables_CreateOrUpdate', ref, signal, (s) =>
-          put(ref, { location, routes: [] }, { 'If-None-Match': '*' }, s),
+          put(
+            ref,
+            { location, routes: [], ...(tags && Object.keys(tags).length > 0 ? { tags: { ...tags } } : {}) },
+            { 'If-None-Match': '*' },
+            s,
+          ),
         );
       } catch (err) {
         if (err instanceof AzureError && err.kind === 'PreconditionFailed') {

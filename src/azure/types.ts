@@ -39,8 +39,13 @@ export interface RouteTableStore {
    * (with Azure's code and message), 'BadRequest' on 400 (azureMessage holds Azure's text).
    */
   write(snapshot: TableSnapshot, changes: RouteChanges, signal?: AbortSignal): Promise<TableSnapshot>;
-  /** Creates an empty table (`If-None-Match: *`) and waits for Succeeded. */
-  create(ref: TableRef, location: string, signal?: AbortSignal): Promise<TableSnapshot>;
+  /** Creates an empty table (`If-None-Match: *`), with these tags, and waits for Succeeded. */
+  create(
+    ref: TableRef,
+    location: string,
+    signal?: AbortSignal,
+    tags?: Readonly<Record<string, string>>,
+  ): Promise<TableSnapshot>;
 }
 
 export function tableId(ref: TableRef): string {

@@ -1,5 +1,6 @@
 // Renders a SyncReport for people (text) or programs (JSON). Pure string building; the caller writes it.
 import type { RouteRow, SyncReport, TableReport } from '../controller/report.ts';
+import { isRefusal } from '../domain/desired.ts';
 
 export function renderJson(report: SyncReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
@@ -9,8 +10,8 @@ export function renderText(report: SyncReport): string {
   const out: string[] = [];
   for (const table of report.tables) out.push(...renderTable(table, report.dryRun), '');
 
-  const refused = report.skipped.filter((s) => s.reason !== 'NoPodCIDR');
-  const waiting = report.skipped.filter((s) => s.reason === 'NoPodCIDR');
+  const refused = report.skipped.filter(isRefusal);
+  const waiting = report.skipped.filter((s) => !isRefusal(s));
   if (refused.length > 0) {
     out.push('Refused nodes (no route):');
     out.push(...grid(refused.map((s) => ['  ' + s.node, s.cidr ?? '-', s.reason, s.message])));

@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { cloudSettings, metadataUrlFor, scopeForAudience, tokenScopeFor } from '../azure/clouds.ts';
 import type { TableRef } from '../azure/types.ts';
 import { normalizeClusterCidr } from '../domain/cidr.ts';
-import { parseAzureJson, type AzureJson } from './azure-json.ts';
+import { parseAzureJson, parseTags, type AzureJson } from './azure-json.ts';
 import { ConfigError } from './errors.ts';
 import type {
   AzureConfig,
@@ -165,6 +165,10 @@ function azureConfigFrom(
       ? ({ kind: 'default' } as const)
       : credentialFrom(json, tenantId, environment.env, warnings);
 
+  const operationTimeoutMs =
+    flags.operationTimeout === undefined
+      ? 300_000
+      : parseDuration('--operation-timeout', flags.operationTimeout, 1);
   return {
     cloud: cloudName,
     discovery: cloudEndpoints.discovery,
@@ -175,13 +179,14 @@ function azureConfigFrom(
     subscriptionId: routeTables[0]!.subscriptionId,
     routeTables,
     location: flags.location ?? json.location,
+    // Upstream puts these on the route table it creates; systemTags only governs which tags it may later remove
+    // from a table, and this controller never rewrites an existing table's tags, so it does not apply.
+    tags: parseTags(flags.cloudConfig ?? 'azure.json', json.tags, json.tagsMap),
     credential,
     allowInsecureEndpoint,
     // Both at least 1ms: 0 would time every write out at once, or poll Azure in a busy loop.
-    operationTimeoutMs:
-      flags.operationTimeout === undefined
-        ? 300_000
-        : parseDuration('--operation-timeout', flags.operationTimeout, 1),
+    operationTimeoutMs,
+    settleTimeoutMs: Math.min(30_000, operationTimeoutMs),
     pollIntervalMs:
       flags.pollInterval === undefined ? 2_000 : parseDuration('--poll-interval', flags.pollInterval, 1),
   };

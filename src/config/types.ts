@@ -73,11 +73,18 @@ export interface AzureConfig {
   readonly subscriptionId: string;
   readonly routeTables: readonly TableRef[];
   readonly location?: string | undefined;
+  /** azure.json `tags` and `tagsMap`: put on a table that --create-route-table creates (never on existing ones). */
+  readonly tags: Readonly<Record<string, string>>;
   readonly credential: CredentialSpec;
   /** Plain HTTP to a loopback endpoint, for the simulator. Never for real Azure. */
   readonly allowInsecureEndpoint: boolean;
   /** Bound on one long-running operation (PUT until Succeeded). */
   readonly operationTimeoutMs: number;
+  /**
+   * How long one pass waits for a table that another write left Updating: like our own writes, bounded by the
+   * operation timeout, and never past 30 s in one pass (the next pass waits again).
+   */
+  readonly settleTimeoutMs: number;
   /** Poll interval for long-running operations when Azure gives no Retry-After. */
   readonly pollIntervalMs: number;
 }

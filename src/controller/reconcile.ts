@@ -6,7 +6,7 @@ import { syncTable, type TableSyncResult } from '../azure/table-sync.ts';
 import { tableId, type RouteTableStore, type TableRef, type TableSnapshot } from '../azure/types.ts';
 import { needsConditionPatch, networkCondition, nodeRouteOutcomes } from '../domain/conditions.ts';
 import { canonicalIp, canonicalPrefix } from '../domain/cidr.ts';
-import { desiredRoutes, type InPlaceTest } from '../domain/desired.ts';
+import { desiredRoutes, isRefusal, type InPlaceTest } from '../domain/desired.ts';
 import { hasChanges, planTable, tableChanges } from '../domain/planner.ts';
 import type {
   DesiredState,
@@ -35,6 +35,13 @@ export interface ReconcileOptions {
   readonly dryRun: boolean;
   readonly createRouteTable: boolean;
   readonly location?: string | undefined;
+  /** Tags for a table that --create-route-table creates (azure.json `tags` and `tagsMap`). */
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  /**
+   * How long to wait for a table that another write left Updating before the pass gives up on it: waiting on
+   * someone else's write is bounded like our own (--operation-timeout), and never past 30 s in one pass.
+   */
+  readonly settleTimeoutMs?: number | undefined;
   readonly maxWriteAttempts: number;
   readonly allowEmptyNodeList: boolean;
   readonly nodeConditions: boolean;
@@ -248,6 +255,7 @@ async function reconcileTable(
       plan: planner.plan,
       dryRun: options.dryRun,
       maxAttempts: options.maxWriteAttempts,
+      ...(options.settleTimeoutMs !== undefined ? { maxSettleMs: options.settleTimeoutMs } : {}),
       sleep: sleepWith(deps.timers),
       ...(deps.random ? { random: deps.random } : {}),
       ...(signal ? { signal } : {}),
@@ -283,7 +291,7 @@ async function createMissingTable(
   }
   try {
     log.info({ location: options.location }, 'creating route table');
-    await deps.store.create(ref, options.location!, signal);
+    await deps.store.create(ref, options.location!, signal, options.tags);
     return 'created';
   } catch (err) {
     const error = err instanceof AzureError ? err : new AzureError({ kind: 'Other', message: String(err) });
@@ -679,7 +687,7 @@ function summarise(tables: readonly TableReport[], desired: DesiredState): SyncR
     overLimit: sum((t) => t.actions.overLimit.length),
     rejected: sum((t) => t.rejected.length),
     redrives: tables.filter((t) => t.redrive).length,
-    refused: desired.skipped.filter((s) => s.reason !== 'NoPodCIDR').length,
+    refused: desired.skipped.filter(isRefusal).length,
     failedTables: tables.filter((t) => t.status === 'Failed' || (t.status === 'NotFound' && !t.created))
       .length,
     writes: sum((t) => t.writes),

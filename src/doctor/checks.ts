@@ -4,6 +4,7 @@ import type { PermissionEntry } from '../azure/inventory.ts';
 import { tableId, type TableRef } from '../azure/types.ts';
 import type { DoctorConfig } from '../config/run.ts';
 import { cidrContains } from '../domain/cidr.ts';
+import { isRefusal } from '../domain/desired.ts';
 import { parseRouteName } from '../domain/naming.ts';
 import { ownershipTest } from '../domain/ownership.ts';
 import { CCM_LEASE } from './gather.ts';
@@ -388,8 +389,11 @@ export function nodesCheck(world: World, judgement: Judgement, config: DoctorCon
   }
   const desired = judgement.desired;
   const waiting = desired.skipped.filter((s) => s.reason === 'NoPodCIDR');
-  const refused = desired.skipped.filter((s) => s.reason !== 'NoPodCIDR');
+  const unmanaged = desired.skipped.filter((s) => s.reason === 'UnmanagedNode');
+  const refused = desired.skipped.filter(isRefusal);
   for (const s of waiting) f.add('warn', `node ${s.node}: no pod CIDR yet`, fix.podCidrs(config));
+  for (const s of unmanaged)
+    f.add('ok', `node ${s.node}: not an Azure VM (kubernetes.azure.com/managed=false), no route`);
   for (const s of refused)
     f.add(
       'fail',

@@ -1,5 +1,5 @@
 // The NetworkUnavailable condition (DESIGN 2.5), with the upstream route controller's semantics.
-import { nodePodCidrs } from './desired.ts';
+import { isRefusal, nodePodCidrs } from './desired.ts';
 import type {
   DesiredRoute,
   DesiredState,
@@ -186,7 +186,7 @@ export function nodeRouteOutcomes(
   }
   const skipsByNode = new Map<string, string[]>();
   for (const skipped of desired.skipped) {
-    if (skipped.reason === 'NoPodCIDR') continue;
+    if (!isRefusal(skipped)) continue;
     const messages = skipsByNode.get(skipped.node);
     if (messages) messages.push(skipped.message);
     else skipsByNode.set(skipped.node, [skipped.message]);

@@ -175,6 +175,24 @@ function judgePodCidr(
   return { node, raw, cidr, family, prefix };
 }
 
+/** The label the cloud-controller-manager reads to tell nodes that are not Azure VMs (IsNodeUnmanaged). */
+export const UNMANAGED_NODE_LABEL = 'kubernetes.azure.com/managed';
+
+/** Whether a skipped node counts against the run: every reason but "no pod CIDR yet" and "not an Azure VM". */
+export function isRefusal(skipped: Pick<SkippedNode, 'reason'>): boolean {
+  return skipped.reason !== 'NoPodCIDR' && skipped.reason !== 'UnmanagedNode';
+}
+
+function unmanagedNode(node: NodeInfo): SkippedNode {
+  return skip(
+    node.name,
+    undefined,
+    'UnmanagedNode',
+    `Node ${node.name} is labelled ${UNMANAGED_NODE_LABEL}=false (not an Azure VM), so it gets no route, as the ` +
+      `cloud-controller-manager does; routing its pod CIDR is up to the network it lives in.`,
+  );
+}
+
 function noPodCidr(node: NodeInfo): SkippedNode {
   return skip(
     node.name,
@@ -342,8 +360,19 @@ export function desiredRoutes(
   const skipped: SkippedNode[] = [];
   const claims: Claim[] = [];
 
+  const unmanagedPrefixes: string[] = [];
   for (const node of sortedNodes) {
     const podCidrs = nodePodCidrs(node);
+    if (node.unmanaged === true) {
+      // Not an Azure VM: no route of ours, and a route someone made for its range (to a VPN gateway, say) lies
+      // inside the cluster range but is not ours to delete, so its prefixes are frozen.
+      skipped.push(unmanagedNode(node));
+      for (const raw of podCidrs) {
+        const parsed = parsePodCidr(raw);
+        if (parsed.ok) unmanagedPrefixes.push(parsed.cidr);
+      }
+      continue;
+    }
     if (podCidrs.length === 0) skipped.push(noPodCidr(node));
     const seen = new Set<string>();
     for (const raw of podCidrs) {
@@ -407,6 +436,7 @@ export function desiredRoutes(
     }
   }
 
+  for (const prefix of unmanagedPrefixes) frozen.add(prefix);
   routes.sort((a, b) => compareText(a.node, b.node) || compareText(a.cidr, b.cidr));
   skipped.sort(
     (a, b) =>

@@ -12,6 +12,11 @@ export interface NodeInfo {
   readonly podCIDRs: readonly string[];
   /** status.addresses of type InternalIP, in the order the kubelet reported them. */
   readonly internalIPs: readonly string[];
+  /**
+   * Labelled `kubernetes.azure.com/managed=false`: not an Azure VM (an on-premises or other cloud's machine).
+   * Like the cloud-controller-manager, the controller gives it no route.
+   */
+  readonly unmanaged?: boolean | undefined;
   /** The current NetworkUnavailable condition, if the node has one. */
   readonly networkUnavailable?:
     | {
@@ -52,6 +57,8 @@ export interface DesiredRoute {
 export type SkipReason =
   /** Not a failure: the node simply has no pod CIDR yet. */
   | 'NoPodCIDR'
+  /** Not a failure: labelled kubernetes.azure.com/managed=false (not an Azure VM), so no route, as upstream. */
+  | 'UnmanagedNode'
   | 'InvalidPodCIDR'
   | 'HostBitsSet'
   | 'OutsideClusterCIDR'

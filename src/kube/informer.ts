@@ -24,7 +24,8 @@ export interface NodeInformerOptions {
   readonly random?: () => number;
   /**
    * Called for changes that matter to routing only: a node added or deleted, or a change of its pod CIDRs,
-   * InternalIPs or UID. Heartbeats, conditions and labels do not call it (the cache still follows them).
+   * InternalIPs, UID or its kubernetes.azure.com/managed label. Heartbeats, conditions and other labels do not
+   * call it (the cache still follows them).
    */
   readonly onChange: (change: NodeChange) => void;
   /** List everything again this often (a safety net against a watch that silently lost events). Off by default. */
@@ -513,9 +514,16 @@ export function createNodeInformer(kc: KubeConfig, options: NodeInformerOptions)
   };
 }
 
-/** Whether a change is one the route planner cares about (pod CIDRs, InternalIPs; add/delete handled apart). */
+/**
+ * Whether a change is one the route planner cares about (pod CIDRs, InternalIPs, managed by Azure or not;
+ * add/delete handled apart).
+ */
 export function routingChanged(a: NodeInfo, b: NodeInfo): boolean {
-  return !sameList(a.podCIDRs, b.podCIDRs) || !sameList(a.internalIPs, b.internalIPs);
+  return (
+    !sameList(a.podCIDRs, b.podCIDRs) ||
+    !sameList(a.internalIPs, b.internalIPs) ||
+    (a.unmanaged === true) !== (b.unmanaged === true)
+  );
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

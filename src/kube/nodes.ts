@@ -1,5 +1,6 @@
 // Reduces a Kubernetes Node to the few fields the planner reads (DESIGN 1), so big clusters stay small in memory.
 import type { V1Node } from '@kubernetes/client-node';
+import { UNMANAGED_NODE_LABEL } from '../domain/desired.ts';
 import type { NodeInfo } from '../domain/types.ts';
 
 /**
@@ -38,6 +39,7 @@ export function toNodeInfo(node: V1Node): NodeInfo {
     creationTimestamp: timestamp(node.metadata?.creationTimestamp),
     podCIDRs,
     internalIPs,
+    ...(node.metadata?.labels?.[UNMANAGED_NODE_LABEL] === 'false' ? { unmanaged: true } : {}),
     networkUnavailable:
       condition === undefined
         ? undefined

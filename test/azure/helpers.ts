@@ -82,6 +82,8 @@ export function azureConfig(overrides: Partial<AzureConfig> = {}): AzureConfig {
     armEndpoint: ARM,
     tokenScope: `${ARM}/.default`,
     authorityHost: 'https://login.microsoftonline.com',
+    tags: {},
+    settleTimeoutMs: 30_000,
     tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
     subscriptionId: SUB,
     routeTables: [REF],

@@ -65,6 +65,8 @@ export async function syncRoutes(
       dryRun: config.dryRun,
       createRouteTable: config.createRouteTable,
       location: config.azure.location,
+      tags: config.azure.tags,
+      settleTimeoutMs: config.azure.settleTimeoutMs,
       maxWriteAttempts: config.maxWriteAttempts,
       allowEmptyNodeList: config.allowEmptyNodeList,
       nodeConditions: config.nodeConditions,

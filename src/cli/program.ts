@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { CLOUDS, LOG_FORMATS, LOG_LEVELS, type Environment, type SyncFlags } from '../config/load.ts';
 import { parseBooleanFlag, type DoctorFlags, type RunFlags } from '../config/run.ts';
-import { buildInfo, versionLine } from './build-info.ts';
+import { buildInfo, versionLine } from '../support/build-info.ts';
 import { describeFailure, failureJson, wantsJson } from './failure.ts';
 import { demoCommand } from './commands/demo.ts';
 import { syncRoutesCommand } from './commands/sync.ts';

@@ -12,7 +12,7 @@ import { createNodeInformer, type NodeInformer } from '../kube/informer.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
 import { ReconcileLoop, type RunOutcome } from './loop.ts';
-import { createMetrics, observeReport, type Metrics } from './metrics.ts';
+import { createMetrics, observeAzureRequest, observeReport, type Metrics } from './metrics.ts';
 import { nodeProblems, reconcile } from './reconcile.ts';
 import type { SyncReport } from './report.ts';
 import type { Timers } from '../support/timers.ts';
@@ -114,12 +114,7 @@ function buildStore(config: RunConfig, deps: ControllerDeps, metrics: Metrics): 
   return createRouteTableStore(config.azure, deps.credential, {
     logger: deps.logger.child({ component: 'azure' }),
     ...(deps.azureRetry ? { retry: deps.azureRetry } : {}),
-    onRequest: (info) => {
-      metrics.azureRequests.inc({ operation: info.operation, code: String(info.status ?? 0) });
-      if (info.retryAfterMs !== undefined && (info.status === 429 || info.status === 409)) {
-        metrics.throttleWait.inc(info.retryAfterMs / 1000);
-      }
-    },
+    onRequest: (info) => observeAzureRequest(metrics, info),
   });
 }
 

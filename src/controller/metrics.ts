@@ -1,17 +1,32 @@
-// Prometheus metrics, all under one prefix, on a registry of our own (no global state).
+// Prometheus metrics on a registry of our own (no global state). The project's metrics carry the project prefix;
+// the process and Node.js runtime metrics keep their standard names (process_resident_memory_bytes,
+// nodejs_heap_size_used_bytes), so stock dashboards and alerts find them.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AzureRequestInfo } from '../azure/store.ts';
+import { buildInfo, type BuildInfo } from '../support/build-info.ts';
 import type { SyncReport } from './report.ts';
 
 export const METRIC_PREFIX = 'azure_route_controller_';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export function createMetrics(options: { processMetrics?: boolean } = {}) {
+/** The `route_table` label: unique per table, as two tables of one name may live in two resource groups. */
+export function routeTableLabel(table: { resourceGroup: string; name: string }): string {
+  return `${table.resourceGroup}/${table.name}`;
+}
+
+export function createMetrics(options: { processMetrics?: boolean; build?: BuildInfo } = {}) {
   const registry = new Registry();
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const p = METRIC_PREFIX;
   const m = {
     registry,
+    buildInfo: new Gauge({
+      name: `${p}build_info`,
+      help: 'Always 1; the labels say which build runs: version (package.json), commit (git), Node.js version.',
+      labelNames: ['version', 'commit', 'node'] as const,
+      registers: [registry],
+    }),
     reconciles: new Counter({
       name: `${p}reconciles_total`,
       help: 'Reconciles, by result: in_sync, applied, incomplete (refused nodes, conflicts, routes over the limit or routes Azure refused remain), failed (Azure or Kubernetes failed; retried with backoff).',
@@ -28,6 +43,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       name: `${p}azure_requests_total`,
       help: 'HTTP requests to Azure Resource Manager, by operation and status code (0: no response).',
       labelNames: ['operation', 'code'] as const,
+      registers: [registry],
+    }),
+    azureRequestDuration: new Histogram({
+      name: `${p}azure_request_duration_seconds`,
+      help: 'Latency of one HTTP request to Azure Resource Manager (each SDK retry and each poll is one), by operation and status code (0: no response).',
+      labelNames: ['operation', 'code'] as const,
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
     throttleWait: new Counter({
@@ -71,13 +93,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       registers: [registry],
     }),
     leader: new Gauge({
-      name: `${p}leader`,
-      help: '1 when this replica holds the leader Lease and may write, else 0.',
+      name: `${p}is_leader`,
+      help: '1 when this replica holds the leader Lease and may write, else 0. A standby never syncs, so read the staleness metrics with it: is_leader == 1 and ...',
       registers: [registry],
     }),
     lastSuccess: new Gauge({
       name: `${p}last_successful_sync_timestamp_seconds`,
-      help: 'Unix time of the last reconcile that left every table in sync.',
+      help: 'Unix time of the last reconcile that left every table in sync; 0 before the first. Only the leader syncs: alert on it together with is_leader == 1.',
       registers: [registry],
     }),
     watchEvents: new Counter({
@@ -88,7 +110,19 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     }),
   };
   m.leader.set(0);
+  const build = options.build ?? buildInfo();
+  m.buildInfo.set({ version: build.version, commit: build.commit, node: process.versions.node }, 1);
   return m;
+}
+
+/** Records one HTTP attempt to Azure: the count, the latency, and time Azure asked us to wait. */
+export function observeAzureRequest(metrics: Metrics, info: AzureRequestInfo): void {
+  const labels = { operation: info.operation, code: String(info.status ?? 0) };
+  metrics.azureRequests.inc(labels);
+  metrics.azureRequestDuration.observe(labels, info.durationMs / 1000);
+  if (info.retryAfterMs !== undefined && (info.status === 429 || info.status === 409)) {
+    metrics.throttleWait.inc(info.retryAfterMs / 1000);
+  }
 }
 
 const STATES = [
@@ -127,6 +161,7 @@ export function observeReport(metrics: Metrics, report: SyncReport, nowMs: numbe
   metrics.reconciles.inc({ result });
   metrics.reconcileDuration.observe(report.durationMs / 1000);
   for (const t of report.tables) {
+    const table = routeTableLabel(t);
     const counts: Record<(typeof STATES)[number], number> = {
       keep: t.actions.keep.length,
       create: t.actions.create.length,
@@ -137,12 +172,12 @@ export function observeReport(metrics: Metrics, report: SyncReport, nowMs: numbe
       rejected: t.rejected.length,
       foreign: t.foreignRoutes,
     };
-    for (const state of STATES) metrics.routes.set({ route_table: t.name, state }, counts[state]);
-    if (t.writes > 0) metrics.tableWrites.inc({ route_table: t.name }, t.writes);
+    for (const state of STATES) metrics.routes.set({ route_table: table, state }, counts[state]);
+    if (t.writes > 0) metrics.tableWrites.inc({ route_table: table }, t.writes);
     // Counted only once the re-drive is written: a dry run, or a PUT that failed, recovered nothing.
-    if (t.redrive && t.writes > 0) metrics.tableRedrives.inc({ route_table: t.name });
+    if (t.redrive && t.writes > 0) metrics.tableRedrives.inc({ route_table: table });
     if (t.subnetCount !== undefined)
-      metrics.tableUnassociated.set({ route_table: t.name }, t.subnetCount === 0 ? 1 : 0);
+      metrics.tableUnassociated.set({ route_table: table }, t.subnetCount === 0 ? 1 : 0);
   }
   metrics.conflicts.set(report.summary.conflict);
   for (const reason of SKIP_REASONS) {

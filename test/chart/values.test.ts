@@ -113,6 +113,23 @@ const EVERYTHING = {
       metricRelabelings: [{ action: 'drop', regex: 'process_.*', sourceLabels: ['__name__'] }],
     },
   },
+  prometheusRule: {
+    enabled: true,
+    namespace: 'monitoring',
+    labels: { release: 'prom' },
+    noSuccessfulSyncMinutes: 30,
+    severity: { critical: 'page', warning: 'ticket' },
+    disabledAlerts: ['AzureRouteControllerAzureThrottled'],
+    additionalRules: [
+      { record: 'arc:reconciles:rate5m', expr: 'rate(azure_route_controller_reconciles_total[5m])' },
+    ],
+  },
+  grafanaDashboard: {
+    enabled: true,
+    namespace: 'grafana',
+    labels: { grafana_dashboard: '1', team: 'network' },
+    annotations: { grafana_folder: 'Networking' },
+  },
   networkPolicy: {
     enabled: true,
     metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
@@ -262,8 +279,13 @@ describe('every documented value set at once', () => {
     const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding']);
     for (const m of rendered.manifests) {
       if (clusterScoped.has(m.kind)) continue;
-      // The monitors live where Prometheus looks (their own namespace value); everything else in the override.
-      const expected = ['ServiceMonitor', 'PodMonitor'].includes(m.kind) ? 'monitoring' : OTHER_NS;
+      // The monitors and rules live where Prometheus looks, the dashboard where Grafana's sidecar looks (their own
+      // namespace values); everything else in the override.
+      const expected = ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(m.kind)
+        ? 'monitoring'
+        : m.metadata.name.endsWith('-dashboard')
+          ? 'grafana'
+          : OTHER_NS;
       // extraObjects are the user's own objects: rendered as given (here without a namespace).
       if (m.metadata.name.endsWith('-extra') || m.metadata.name.startsWith('extra-')) continue;
       expect(m.metadata.namespace, `${m.kind} ${m.metadata.name}`).toBe(expected);

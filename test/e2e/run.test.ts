@@ -244,17 +244,19 @@ describe('run', () => {
       'azure_route_controller_routes',
       'azure_route_controller_route_conflicts',
       'azure_route_controller_nodes_skipped',
-      'azure_route_controller_leader',
+      'azure_route_controller_is_leader',
       'azure_route_controller_last_successful_sync_timestamp_seconds',
-      'azure_route_controller_process_resident_memory_bytes',
+      'process_resident_memory_bytes',
     ]) {
       expect(names, name).toContain(name);
     }
     const value = (name: string, labels: Record<string, string> = {}) =>
       samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
         ?.value;
-    expect(value('azure_route_controller_leader')).toBe(1);
-    expect(value('azure_route_controller_routes', { route_table: TABLE, state: 'foreign' })).toBe(1);
+    expect(value('azure_route_controller_is_leader')).toBe(1);
+    expect(
+      value('azure_route_controller_routes', { route_table: `${RESOURCE_GROUP}/${TABLE}`, state: 'foreign' }),
+    ).toBe(1);
     expect(value('azure_route_controller_nodes_skipped', { reason: 'OutsideClusterCIDR' })).toBe(1);
     expect(value('azure_route_controller_reconciles_total', { result: 'incomplete' })).toBeGreaterThanOrEqual(
       1,

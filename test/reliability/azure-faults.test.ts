@@ -187,7 +187,7 @@ async function hold(ctx: Ctx, before: Samples, reconciles: number, minMs = 1_500
     expect(Date.now() - started).toBeGreaterThanOrEqual(minMs);
   }, 20_000);
 }
-const tableWrites = (s: Samples) => metric(s, M.writes, { route_table: TABLE }) ?? 0;
+const tableWrites = (s: Samples) => metric(s, M.writes, { route_table: `${RESOURCE_GROUP}/${TABLE}` }) ?? 0;
 
 describe('fault matrix: Azure', () => {
   it('a 429 storm with Retry-After on every request: no request comes early, then it converges', async () => {

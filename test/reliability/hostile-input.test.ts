@@ -450,8 +450,12 @@ describe('a route table that already holds 400 foreign routes', () => {
       expect(sb.azureWrites()).toEqual([]);
       expect(sb.table()).toEqual(before);
       const samples = await scrape(c);
-      expect(metric(samples, M.routes, { route_table: 'kubernetes-routes', state: 'over_limit' })).toBe(2);
-      expect(metric(samples, M.routes, { route_table: 'kubernetes-routes', state: 'foreign' })).toBe(400);
+      expect(
+        metric(samples, M.routes, { route_table: 'kubernetes/kubernetes-routes', state: 'over_limit' }),
+      ).toBe(2);
+      expect(
+        metric(samples, M.routes, { route_table: 'kubernetes/kubernetes-routes', state: 'foreign' }),
+      ).toBe(400);
     } finally {
       await c.stop();
       await sb.close();

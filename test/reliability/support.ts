@@ -160,7 +160,7 @@ export const M = {
   lastSuccess: 'azure_route_controller_last_successful_sync_timestamp_seconds',
   skipped: 'azure_route_controller_nodes_skipped',
   routes: 'azure_route_controller_routes',
-  leader: 'azure_route_controller_leader',
+  leader: 'azure_route_controller_is_leader',
 } as const;
 
 /** Sum of a counter over every label set that matches. */

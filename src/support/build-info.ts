@@ -14,7 +14,7 @@ export interface BuildInfo {
  */
 export const BUILD_INFO_FILE = 'build-info.json';
 
-// src/cli and dist/cli are both two levels below package.json, which ships in the package and the image.
+// src/support and dist/support are both two levels below package.json, which ships in the package and the image.
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
 const STAMP = new URL(`../${BUILD_INFO_FILE}`, import.meta.url);
 

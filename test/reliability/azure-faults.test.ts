@@ -439,12 +439,11 @@ describe('fault matrix: Azure', () => {
       /the write of route table "kubernetes-routes" .* did not finish within 1s \(--operation-timeout\); the write may still complete in Azure/,
     );
     expect(fault.hits).toBe(1);
-    // The table stays busy: later writes are refused with 409 AnotherOperationInProgress, and said so.
+    // The table stays Updating (Azure shows the stuck write's goal state): later passes wait on it, bounded by
+    // --operation-timeout, never plan it as settled, and say so.
     await waitFor(() =>
       expect(
-        logsSince(c, from).some(
-          (l) => l['msg'] === 'route table sync failed' && l['kind'] === 'RetryableConflict',
-        ),
+        logsSince(c, from).some((l) => l['msg'] === 'route table sync failed' && l['kind'] === 'NotSettled'),
       ).toBe(true),
     );
     await hold(ctx, before, 2);
@@ -459,6 +458,8 @@ describe('fault matrix: Azure', () => {
       ctx.monitor.stop();
       open.monitor = ctx.monitor = startMonitor(sb, { clusterCIDRs: [CLUSTER_CIDR] });
     });
+    // The new monitor started just now: let it watch the converged state for a while before it is judged.
+    await waitFor(() => expect(ctx.monitor.samples).toBeGreaterThan(10));
     await expectSafeAfter(ctx);
   });
 

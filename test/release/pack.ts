@@ -55,30 +55,21 @@ export async function headCommit(): Promise<string> {
 }
 
 /**
- * A copy of what the package and the image are built from (package.json, the lock file, tsconfig.json, src/),
- * compiled with the project's tsc, with dist/build-info.json stamped as the release workflow and the Dockerfile
- * stamp it. Returns the directory.
+ * A copy of what the package and the image are built from (package.json, the lock file, tsconfig.json, src/ and
+ * scripts/), built with the project's own `npm run build` (whatever it is: tsc, and the bundle when there is one),
+ * with dist/build-info.json stamped as the release workflow and the Dockerfile stamp it. Returns the directory.
  */
 export async function cleanBuild(commit: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'arc-build-'));
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md']) {
     if (existsSync(join(ROOT, file))) cpSync(join(ROOT, file), join(dir, file));
   }
-  cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
-  // tsc resolves @types/node and the dependencies' types from node_modules; the project's serve.
+  for (const tree of ['src', 'scripts']) cpSync(join(ROOT, tree), join(dir, tree), { recursive: true });
+  // The build tools (tsc, and esbuild for a bundle) and the dependencies' types: the project's serve.
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  // tsc emits even when it reports type errors; those are `npm run typecheck`'s business (and, in a tree
-  // several people edit at once, often someone's work in progress). What this needs is the emitted code.
-  const tsc = await run(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
-    {
-      cwd: dir,
-    },
-  );
-  if (!existsSync(join(dir, 'dist', 'cli', 'main.js'))) {
-    throw new Error(`tsc emitted no dist/cli/main.js (exit ${tsc.code}):\n${tsc.stdout}${tsc.stderr}`);
-  }
+  const build = await run('npm', ['run', '-s', 'build'], { cwd: dir });
+  if (build.code !== 0)
+    throw new Error(`npm run build failed (exit ${build.code}):\n${build.stdout}${build.stderr}`);
   mkdirSync(join(dir, 'dist'), { recursive: true });
   writeFileSync(join(dir, 'dist', 'build-info.json'), `${JSON.stringify({ commit })}\n`);
   return dir;

@@ -73,7 +73,12 @@ it(
     // An old Node gets one line naming the version it needs, and exit 2, before any dependency loads. The
     // version is faked with a preload (process.versions is what the check reads), so this runs on any machine.
     const fakeOldNode = `data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.19.0"})`;
-    const installed = join(prefix, 'lib', 'node_modules', 'azure-route-controller', 'dist', 'cli', 'main.js');
+    // The file the bin links to, whatever the build makes it (tsc's main.js or a bundle).
+    const installedDir = join(prefix, 'lib', 'node_modules', 'azure-route-controller');
+    const installedBin = (
+      JSON.parse(readFileSync(join(installedDir, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+    ).bin['azure-route-controller']!;
+    const installed = join(installedDir, installedBin);
     const old = await run(process.execPath, ['--import', fakeOldNode, installed, '--version'], {
       cwd: prefix,
     });

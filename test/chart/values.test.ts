@@ -382,10 +382,15 @@ describe('metrics binding on the host network', () => {
       clusterCIDRs: ['10.200.0.0/16'],
       azure: { subscriptionId: SUB, resourceGroup: 'kubernetes', routeTables: ['kubernetes-routes'] },
     };
-    const [hostNet, podNet, explicit] = await Promise.all([
+    const [hostNet, podNet, explicit, ipv6] = await Promise.all([
       template({ ...base, hostNetwork: { enabled: true } }),
       template(base),
       template({ ...base, hostNetwork: { enabled: true }, metrics: { bindHost: '127.0.0.1' } }),
+      template({
+        ...base,
+        clusterCIDRs: ['fd00:10:200::/56', '10.200.0.0/16'],
+        hostNetwork: { enabled: true },
+      }),
     ]);
     const container = (r: Rendered) => deploymentOf(r).spec.template.spec.containers[0]!;
     expect(container(hostNet).args).toContain('--bind-address=$(POD_IP):10270');
@@ -395,6 +400,8 @@ describe('metrics binding on the host network', () => {
     });
     expect(container(podNet).args).toContain('--bind-address=0.0.0.0:8080');
     expect(container(explicit).args).toContain('--bind-address=127.0.0.1:10270');
+    // IPv6 first: the pod IP is an IPv6 address, which --bind-address takes in brackets.
+    expect(container(ipv6).args).toContain('--bind-address=[$(POD_IP)]:10270');
   });
 });
 

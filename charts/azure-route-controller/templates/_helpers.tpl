@@ -107,7 +107,13 @@ network, but only the pod IP on the host network, so /metrics is not served on e
 {{- define "azure-route-controller.bindAddress" -}}
 {{- $host := .Values.metrics.bindHost }}
 {{- if not $host }}
-{{- $host = ternary "$(POD_IP)" "0.0.0.0" .Values.hostNetwork.enabled }}
+{{- if .Values.hostNetwork.enabled }}
+{{- /* A host-network pod's IP is the node's primary InternalIP, whose family follows the first cluster CIDR. */}}
+{{- $v6 := contains ":" (toString (first .Values.clusterCIDRs | default "")) }}
+{{- $host = ternary "[$(POD_IP)]" "$(POD_IP)" $v6 }}
+{{- else }}
+{{- $host = "0.0.0.0" }}
+{{- end }}
 {{- end }}
 {{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}
 {{- $host = printf "[%s]" $host }}

@@ -21,6 +21,7 @@ export function benchmarksMarkdown(r: BenchResults): string {
     markdownTargets(r),
     '',
     ...coldStartTable(r),
+    ...memoryTable(r),
     '## Every figure',
     '',
     markdownTable(r),
@@ -29,7 +30,7 @@ export function benchmarksMarkdown(r: BenchResults): string {
     '',
     '- Everything runs over real HTTP on 127.0.0.1: the Azure simulator (`src/simulator/azure`) and the fake',
     '  Kubernetes API server (`src/simulator/kube-api.ts`) in the harness process, the controller as a child',
-    '  process exactly as the image starts it (`node --max-semi-space-size=1 dist/cli/main.js run ...`, the Dockerfile ENTRYPOINT; production defaults: `--debounce 250ms`,',
+    `  process exactly as the image starts it (\`${(r.imageCommand ?? 'node --max-semi-space-size=1 dist/cli/main.js').replace(/ \(the image now\)$/, '')} run ...\`, the Dockerfile ENTRYPOINT and ENV; production defaults: \`--debounce 250ms\`,`,
     '  `--max-delay 2s`, `--poll-interval 2s`, `--resync-period 1m`, leader election on), unless a scenario says otherwise.',
     `- Azure, as the simulator prices it: ${realistic ? `the realistic profile adds ${realistic.latencyMs} ms to every request (polls included) and a write's long-running operation takes ${realistic.lroDurationMs} ms before it reports Succeeded and takes effect` : 'see the profiles in the JSON'};`,
     '  the instant profile has neither. ARM throttling is on with the published per-region subscription buckets',
@@ -49,9 +50,22 @@ export function benchmarksMarkdown(r: BenchResults): string {
     "  it up, with the SDK's default retry policy (3 retries, honouring Retry-After). It runs on a fresh simulator with",
     `  the same profile and limits, bounded at ${round(r.baselineDeadlineMs / 1000)} s;`,
     '  when it does not converge within the bound, its projected time is elapsed x N / routes placed.',
-    "- Memory is read from the controller's own `/metrics` (`process_resident_memory_bytes`,",
-    '  `nodejs_heap_size_used_bytes`, `nodejs_heap_size_total_bytes`) every 250 ms during and after convergence, and',
-    '  VmHWM from `/proc/<pid>/status`; the peak is the larger of the two.',
+    "- Memory is read every 250 ms during and after convergence, from the controller's own `/metrics` (heap used and",
+    '  total, heap spaces, external memory) and from `/proc/<pid>` (VmRSS and VmHWM from `status`, anonymous memory',
+    '  from `smaps_rollup`; file-backed is RSS minus anonymous: the node binary and shared libraries). The peak RSS is',
+    '  VmHWM, which counts the moments between samples too. "Memory side by side" runs the same cold start with the',
+    "  image's command line before issue 13 (`node --max-semi-space-size=1 dist/cli/main.js`: tsc's output, about two",
+    '  thousand module files) and now, one right after the other, then with one runtime flag changed at a time.',
+    '  To look inside the heap: `node --heapsnapshot-signal=SIGUSR2 dist/cli/azure-route-controller.js run ...` and',
+    '  `kill -USR2 <pid>` writes a snapshot any Chrome DevTools Memory tab opens.',
+    '- "RouteCreated" is the moment the fake API server answered the PATCH that set a node\'s NetworkUnavailable',
+    '  condition to False/RouteCreated, which the controller sends only after Azure reported the write Succeeded.',
+    `- Retry-After on the simulator's LRO answers: ${Object.entries(r.azure.profiles)
+      .map(
+        ([name, p]) =>
+          `${name} ${p.lroRetryAfterSeconds === undefined ? "2 s (the simulator's default, as real Azure sends)" : p.lroRetryAfterSeconds === 'none' ? 'none (the poller starts at 250 ms and doubles)' : `${p.lroRetryAfterSeconds} s`}`,
+      )
+      .join('; ')}.`,
     '- The planner runs in a fresh process: the first call of `desiredRoutes` + `planTable` (after a GC, so it pays',
     '  for cold code only), then warm calls; 1% of the nodes are new, 1% of the routes stale, 1% point at an old IP.',
     '',
@@ -65,6 +79,27 @@ export function benchmarksMarkdown(r: BenchResults): string {
   if (missed.length === 0) out.push('None.', '');
   for (const t of missed) out.push(...explain(t, r), '');
   return out.join('\n');
+}
+
+function memoryTable(r: BenchResults): string[] {
+  const runs = r.memoryRuns ?? [];
+  if (runs.length === 0) return [];
+  const f = (v: number) => (Number.isFinite(v) ? `${v}` : 'n/a');
+  const s = (ms: number) => (Number.isFinite(ms) ? `${round(ms / 1000, 2)} s` : 'n/a');
+  const lines = [
+    '## Memory side by side (realistic Azure, every node patched RouteCreated)',
+    '',
+    '| Nodes | Command line | VmHWM MB | Peak anonymous MB | File-backed MB | Peak heap used / total MB | External MB | Code space MB | Spawn to /readyz | LIST to all RouteCreated |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const run of runs) {
+    const m = run.result.memory;
+    lines.push(
+      `| ${run.nodes} | ${run.kind}: \`${run.result.entry}\` | ${f(m.hwmMB)} | ${f(m.peakAnonMB)} | ${f(m.settledFileMB)} | ${f(m.peakHeapUsedMB)} / ${f(m.peakHeapTotalMB)} | ${f(m.peakExternalMB)} | ${f(m.settledSpacesMB['code'] ?? Number.NaN)} | ${s(run.result.readyFromSpawnMs)} | ${s(run.result.allRouteCreatedMs)} |`,
+    );
+  }
+  lines.push('');
+  return lines;
 }
 
 function coldStartTable(r: BenchResults): string[] {
@@ -116,49 +151,43 @@ function timeCompression(r: BenchResults): string[] {
   return out;
 }
 
+const mb = (v: number) => (Number.isFinite(v) ? `${v} MB` : 'n/a');
+
 function explain(t: Target, r: BenchResults): string[] {
   const head = `### ${t.description}: ${t.measured}`;
   const fp = (label: RegExp) => r.footprint?.find((f) => label.test(f.module));
   switch (t.id) {
     case 'memory-400':
     case 'memory-5000': {
+      const nodes = t.id === 'memory-400' ? 400 : 5_000;
+      const now = r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result.memory;
+      const before = r.memoryRuns?.find((x) => x.kind === 'before' && x.nodes === nodes)?.result.memory;
+      const m = now ?? r.memory.find((x) => x.nodes === nodes);
+      if (!m) return [head];
       const bare = fp(/^node \(nothing/);
-      const strip = fp(/type stripping/);
-      const all = fp(/what `run` loads/);
-      const kube = fp(/client-node/);
-      const arm = fp(/arm-network/);
-      const id = fp(/identity/);
-      const rest = fp(/everything else/);
-      const m = r.memory.find((x) => `memory-${x.nodes}` === t.id);
-      const lines = [head, ''];
-      if (all && bare) {
+      const bundleOnly = fp(/the bundle, parsed/);
+      const tscOnly = fp(/tsc output/);
+      const sp = m.settledSpacesMB ?? {};
+      const heapOther = round(m.peakAnonMB - m.peakHeapTotalMB - m.peakExternalMB, 1);
+      const lines = [
+        head,
+        '',
+        `Measured floor of each part, at ${nodes.toLocaleString('en-US')} nodes with the image's command line (after convergence unless it says peak):`,
+        '',
+        `- File-backed pages: ${mb(m.settledFileMB)}: the node binary (V8, ICU data, OpenSSL) and shared libraries as far as they were touched. Not ours to cut; bare Node${bare ? ` has an RSS of ${mb(bare.rssMB)} with nothing loaded` : ''}.`,
+        `- The V8 heap: peak ${mb(m.peakHeapUsedMB)} used of ${mb(m.peakHeapTotalMB)}; after convergence old space ${mb(sp['old'] ?? Number.NaN)}, code space ${mb(sp['code'] ?? Number.NaN)}, large objects ${mb(sp['large_object'] ?? Number.NaN)}, new space ${mb(sp['new'] ?? Number.NaN)}.${bundleOnly ? ` Of it, ${mb(bundleOnly.heapUsedMB)} is there once the bundle is parsed and the CLI program evaluated, before any command runs (RSS ${mb(bundleOnly.rssMB)}${tscOnly ? `; tsc's module files for \`run\` alone: heap ${mb(tscOnly.heapUsedMB)}, RSS ${mb(tscOnly.rssMB)}` : ''}): the script's source string, bytecode and the closures, maps and shapes of every module evaluated at load (client-node's ObjectSerializer references every one of its model classes, so tree-shaking cannot drop them).` : ''}`,
+        `- External memory (ArrayBuffers, buffers of sockets and TLS): peak ${mb(m.peakExternalMB)}.`,
+        `- Everything else that is anonymous: about ${mb(heapOther)} at the peak (peak anonymous ${mb(m.peakAnonMB)} minus heap total and external): malloc, mostly V8's parser and compiler zones, which glibc keeps after they are freed, plus thread stacks and libuv.`,
+        '',
+      ];
+      if (before) {
         lines.push(
-          `Most of it is there before the controller lists a single node. A fresh Node process that only imports what \`run\` loads (\`src/cli/program.ts\` and \`commands/run.ts\`) has an RSS of ${all.rssMB} MB and ${all.heapUsedMB} MB of heap in use; bare Node has ${bare.rssMB} MB. By dependency, each imported alone into a fresh process:` +
-            [
-              kube &&
-                ` \`@kubernetes/client-node\` ${kube.rssMB} MB (heap ${kube.heapUsedMB} MB; its \`KubeConfig\` module pulls in the whole generated API, about 2,700 model files, so importing less of it does not help),`,
-              arm &&
-                ` \`@azure/arm-network\` ${arm.rssMB} MB (heap ${arm.heapUsedMB} MB; the client for every Network operation, of which we call two),`,
-              id && ` \`@azure/identity\` ${id.rssMB} MB (heap ${id.heapUsedMB} MB, MSAL included),`,
-              rest && ` and everything else together ${rest.rssMB} MB.`,
-              strip &&
-                ` Running the TypeScript sources directly costs Node's type stripping too: ${strip.rssMB} MB for one trivial \`.ts\` module against ${bare.rssMB} MB for none (the image runs compiled \`dist/\`, without it).`,
-            ]
-              .filter(Boolean)
-              .join(''),
-          '',
-        );
-      }
-      if (m) {
-        const p = m.phases;
-        const mb = (v: number) => (Number.isFinite(v) ? `${v} MB` : 'n/a');
-        lines.push(
-          `Then it grows with work, and V8 keeps the heap it grew: RSS ${mb(p.firstSampleMB)} at the first sample, ${mb(p.listedMB)} once the nodes are listed, ${mb(p.tableWrittenMB)} once the table is written, ${mb(p.conditionsPatchedMB)} once every node's condition is patched${[p.firstSampleMB, p.listedMB, p.tableWrittenMB, p.conditionsPatchedMB].some((v) => !Number.isFinite(v)) ? ' (n/a: that phase was shorter than the 250 ms sampling, or had not ended)' : ''}. Peak heap in use was ${m.peakHeapUsedMB} MB of ${m.peakHeapTotalMB} MB allocated: the rest of the RSS is code, the heap V8 has reserved, and native memory. The growth is transient garbage from whole objects: every page of the node list becomes full \`V1Node\`s through client-node's ObjectSerializer; each condition patch costs a full Node twice (the PATCH response, deserialised the same way, and the MODIFIED watch event the patch causes); and the SDK deserialises the route table three times per write (the GET, the PUT response, the LRO's final GET).`,
+          `Before this issue, in the same run (\`node --max-semi-space-size=1 dist/cli/main.js\`): VmHWM ${mb(before.hwmMB)}, anonymous ${mb(before.peakAnonMB)}, heap used ${mb(before.peakHeapUsedMB)} of ${mb(before.peakHeapTotalMB)}; now VmHWM ${mb(m.hwmMB)}, anonymous ${mb(m.peakAnonMB)}, heap used ${mb(m.peakHeapUsedMB)} of ${mb(m.peakHeapTotalMB)}.`,
           '',
         );
       }
       lines.push(
-        'This run already uses what was done about it (ADR 8): the image runs `node --max-semi-space-size=1 dist/cli/main.js`, and so does this benchmark. The first full run, on the TypeScript sources without that flag, peaked at 220.8 MB (400 nodes) and 402.4 MB (5,000 nodes). Closing the rest of the gap would mean replacing the named dependencies for the few calls the controller makes: (1) a small client over `fetch`/undici instead of `@kubernetes/client-node` for listing and watching Nodes, patching `nodes/status`, creating Events and the Lease, without parsing PATCH responses; (2) `RouteTables_Get` and `RouteTables_CreateOrUpdate` through `@azure/core-client` and `@azure/core-lro` instead of `@azure/arm-network`; (3) loading `@azure/identity` only for a real credential. That is a product decision, recorded in ADR 8, not taken here.',
+        'What would close the rest is in ADR 8: the named dependencies stay, and what they cost at load (their code and the objects their modules build) is now the largest part that is ours at all.',
       );
       return lines;
     }

@@ -1,5 +1,6 @@
 // What each mode runs: `full` (npm run bench), `quick` (--quick, under 2 minutes) and `tiny` (the unit test).
-import { INSTANT, REALISTIC, type AzureProfile } from './lib/world.ts';
+import { FAST_LRO, FAST_LRO_RETRY_1, INSTANT, REALISTIC, type AzureProfile } from './lib/world.ts';
+import type { MemoryPlan } from './scenarios/memory.ts';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
@@ -38,6 +39,8 @@ export interface BenchPlan {
     readonly resyncs: number;
   };
   readonly planner: { readonly nodes: number; readonly iterations: number };
+  /** Memory (and start-up, and RouteCreated) before issue 13 and now, side by side; flag variants. */
+  readonly memory: MemoryPlan;
   /** Flags added to every `run` controller (none: production defaults). */
   readonly controllerFlags?: readonly string[];
   /** Which import footprints to measure: every module, or bare Node only (the unit test). */
@@ -61,6 +64,8 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
     nodeAdd: [
       { profile: INSTANT, baseNodes: 100, adds: 200, spacingMs: 600 },
       { profile: REALISTIC, baseNodes: 100, adds: 200, spacingMs: 3_000 },
+      { profile: FAST_LRO, baseNodes: 100, adds: 100, spacingMs: 1_500 },
+      { profile: FAST_LRO_RETRY_1, baseNodes: 100, adds: 30, spacingMs: 2_000 },
     ],
     churn: {
       profile: REALISTIC,
@@ -72,6 +77,14 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
     },
     idle: { profile: REALISTIC, nodes: 400, tables: 2, resyncMs: 1_000, resyncs: 10 },
     planner: { nodes: 5_000, iterations: 50 },
+    memory: {
+      profile: REALISTIC,
+      sizes: [400, 5_000],
+      variantNodes: 400,
+      variants: true,
+      settleMs: 5_000,
+      timeoutMs: 60_000,
+    },
     footprint: 'all',
   },
   quick: {
@@ -87,6 +100,7 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
     nodeAdd: [
       { profile: INSTANT, baseNodes: 100, adds: 20, spacingMs: 600 },
       { profile: REALISTIC, baseNodes: 100, adds: 5, spacingMs: 3_000 },
+      { profile: FAST_LRO, baseNodes: 100, adds: 20, spacingMs: 1_500 },
     ],
     churn: {
       profile: REALISTIC,
@@ -98,6 +112,14 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
     },
     idle: { profile: REALISTIC, nodes: 400, tables: 2, resyncMs: 1_000, resyncs: 5 },
     planner: { nodes: 5_000, iterations: 20 },
+    memory: {
+      profile: REALISTIC,
+      sizes: [400],
+      variantNodes: 400,
+      variants: false,
+      settleMs: 1_000,
+      timeoutMs: 30_000,
+    },
     footprint: 'all',
   },
   tiny: {
@@ -121,6 +143,14 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
     },
     idle: { profile: TEST_PROFILE, nodes: 3, tables: 2, resyncMs: 1_000, resyncs: 2 },
     planner: { nodes: 50, iterations: 3 },
+    memory: {
+      profile: TEST_PROFILE,
+      sizes: [3],
+      variantNodes: 3,
+      variants: false,
+      settleMs: 200,
+      timeoutMs: 15_000,
+    },
     // Polls every 2 s by default; the tiny runs would spend most of their time waiting for that.
     controllerFlags: ['--poll-interval', '50ms'],
     footprint: 'bare',

@@ -22,7 +22,15 @@ export function rows(r: BenchResults): Row[] {
   const target = (id: string) => mark(r.targets.find((t) => t.id === id));
   const profile = (name: string) => {
     const p = r.azure.profiles[name];
-    return p ? `${name} Azure: ${p.latencyMs} ms/request, LRO ${p.lroDurationMs} ms` : name;
+    if (!p) return name;
+    // The simulator's default Retry-After on LRO answers is 2 s, as real Azure sends.
+    const retry =
+      p.lroRetryAfterSeconds === undefined
+        ? '2 s'
+        : p.lroRetryAfterSeconds === 'none'
+          ? 'none'
+          : `${p.lroRetryAfterSeconds} s`;
+    return `${name} Azure: ${p.latencyMs} ms/request, LRO ${p.lroDurationMs} ms, Retry-After ${retry}`;
   };
 
   for (const c of r.coldStart) {
@@ -111,6 +119,39 @@ export function rows(r: BenchResults): Row[] {
     });
   }
 
+  for (const run of r.memoryRuns ?? []) {
+    const c = run.result;
+    const m = c.memory;
+    const scenario = `Memory side by side, ${num(run.nodes)} nodes: ${run.kind}`;
+    const spaces = m.settledSpacesMB;
+    out.push({ scenario, figure: 'Command line', value: c.entry });
+    out.push({
+      scenario,
+      figure: 'VmHWM; peak anonymous (smaps_rollup); file-backed after convergence',
+      value: `${m.hwmMB} MB; ${m.peakAnonMB} MB; ${m.settledFileMB} MB`,
+      target: run.kind === 'image' ? target(`memory-${run.nodes}`) : undefined,
+    });
+    out.push({
+      scenario,
+      figure: 'Peak heap used / total; peak external',
+      value: `${m.peakHeapUsedMB} / ${m.peakHeapTotalMB} MB; ${m.peakExternalMB} MB`,
+    });
+    out.push({
+      scenario,
+      figure: 'After convergence: heap old / code / large-object / new space',
+      value: `${spaces['old'] ?? 'n/a'} / ${spaces['code'] ?? 'n/a'} / ${spaces['large_object'] ?? 'n/a'} / ${spaces['new'] ?? 'n/a'} MB; RSS ${m.settledRssMB} MB, anonymous ${m.settledAnonMB} MB`,
+    });
+    out.push({
+      scenario,
+      figure: 'Spawn to /readyz 200; first LIST to every route present; to every node RouteCreated',
+      value: `${sec(c.readyFromSpawnMs)}; ${sec(c.wallMs)}; ${sec(c.allRouteCreatedMs)}`,
+      target:
+        run.kind === 'image' && run.nodes === 400
+          ? [target('start-up-400-ready'), target('cold-start-400-route-created')].filter(Boolean).join('; ')
+          : undefined,
+    });
+  }
+
   for (const f of r.footprint ?? []) {
     out.push({
       scenario: 'Memory floor: a fresh process after importing only',
@@ -145,6 +186,16 @@ export function rows(r: BenchResults): Row[] {
       scenario,
       figure: 'ARM writes (PUTs); reads + polls; 429s',
       value: `${n.writes} (${n.puts}); ${n.reads} + ${n.polls}; ${n.throttled}`,
+    });
+    const rc = n.routeCreated;
+    out.push({
+      scenario,
+      figure: 'Node created -> condition RouteCreated (Azure confirmed): p50; p90; p99; max (measured)',
+      value: `${sec(rc.p50Ms)}; ${sec(rc.p90Ms)}; ${sec(rc.p99Ms)}; ${sec(rc.maxMs)} (${rc.measured}/${n.adds})`,
+      target:
+        n.lroDurationMs === 200 && n.lroRetryAfterSeconds === 'none'
+          ? target('node-add-route-created-p50')
+          : undefined,
     });
   }
 

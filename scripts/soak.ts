@@ -4,14 +4,18 @@
 //
 // All along it checks that no foreign route is ever lost or changed, that no hostile node is ever routed and
 // that the controller stays up and healthy. At the end it stops the churn, clears every fault, and asserts that
-// everything converges, and that the controller's heap (from its own /metrics, start-after-warm-up vs end) grew
-// no more than a bound. Prints a summary; exits 1 on any failure, 2 on bad usage.
+// everything converges, that the controller's heap (from its own /metrics, start-after-warm-up vs end) grew
+// no more than a bound, and that its resident memory, read from /proc (so a wedged process cannot hide it), ended
+// within --max-rss-growth-pct of its value after warm-up and never peaked (VmHWM) above --max-rss-mb. The
+// controller is the bundle the image runs, with the image's Node flags and environment (the Dockerfile's
+// ENTRYPOINT and ENV). Prints a summary; exits 1 on any failure, 2 on bad usage.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { imageEntry, readProcMemory } from '../bench/lib/controller.ts';
 import { startAzureSimulator, type Fault, type SimpleRoute } from '../src/simulator/azure.ts';
 import { startFakeKubeApi, type WireNode } from '../src/simulator/kube-api.ts';
 
@@ -24,21 +28,30 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     nodes: { type: 'string', default: '30' },
     'max-heap-growth-mb': { type: 'string', default: '24' },
+    'max-rss-growth-pct': { type: 'string', default: '20' },
+    'max-rss-mb': { type: 'string', default: '150' },
+    // What runs: the image's command line (default), or the TypeScript sources with no flag, as before issue 13.
+    controller: { type: 'string', default: 'image' },
     verbose: { type: 'boolean', default: false },
   },
 });
 const minutes = Number(values.minutes);
 const initialNodes = Number(values.nodes);
 const maxHeapGrowthMb = Number(values['max-heap-growth-mb']);
+const maxRssGrowthPct = Number(values['max-rss-growth-pct']);
+const maxRssMb = Number(values['max-rss-mb']);
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (
   !(minutes > 0 && minutes <= 24 * 60) ||
   !Number.isInteger(seed) ||
   !(initialNodes >= 0 && initialNodes <= 200) ||
-  !(maxHeapGrowthMb > 0)
+  !(maxHeapGrowthMb > 0) ||
+  !(maxRssGrowthPct > 0) ||
+  !(maxRssMb > 0) ||
+  !['image', 'source'].includes(values.controller)
 ) {
   console.error(
-    'usage: npm run soak -- --minutes N [--seed S] [--nodes 30] [--max-heap-growth-mb 24] [--verbose]\n' +
+    'usage: npm run soak -- --minutes N [--seed S] [--nodes 30] [--max-heap-growth-mb 24] [--max-rss-growth-pct 20] [--max-rss-mb 150] [--controller image|source] [--verbose]\n' +
       '  --minutes: 0 < N <= 1440; --seed: an integer; --nodes: 0..200',
   );
   process.exit(2);
@@ -99,6 +112,10 @@ console.log(
 const sim = await startAzureSimulator({
   subscriptions: [SUB],
   resourceGroups: [{ subscriptionId: SUB, name: RG, location: 'westeurope' }],
+  // As in Azure, an operation ends by age, whether or not anyone polls it: a write whose poller was cut off
+  // (a dropped connection, a 500 on the poll) still settles, and the table leaves Updating.
+  lroPolls: 0,
+  lroDurationMs: 300,
 });
 sim.putTable(SUB, RG, TABLE, { routes: BASE_FOREIGN, subnets: [SUBNET] });
 const kube = await startFakeKubeApi();
@@ -147,11 +164,21 @@ for (let i = 0; i < initialNodes; i++) addNode();
 // ---------------------------------------------------------------------------------------------------------
 // The controller under test
 
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const entry =
+  values.controller === 'source'
+    ? {
+        label: 'node src/cli/main.ts (the sources, no flag: the soak before issue 13)',
+        script: fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)),
+        nodeFlags: [] as string[],
+        env: {} as Record<string, string>,
+      }
+    : imageEntry();
+console.log(`controller: ${entry.label}`);
 const child = spawn(
   process.execPath,
   [
-    CLI,
+    ...entry.nodeFlags,
+    entry.script,
     'run',
     '--kubeconfig',
     kubeconfig,
@@ -186,7 +213,10 @@ const child = spawn(
     '--log-level',
     'info',
   ],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir } },
+  {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, ...entry.env },
+  },
 );
 let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 const exit = new Promise<void>((resolve) =>
@@ -219,6 +249,11 @@ child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
   }
 });
 child.stdout!.resume();
+
+/** prom-client's process and Node.js metrics, under the controller's prefix or the standard name. */
+function processMetric(m: Map<string, number>, name: string): number | undefined {
+  return m.get(`azure_route_controller_${name}`) ?? m.get(name);
+}
 
 async function scrape(): Promise<Map<string, number>> {
   const res = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
@@ -441,7 +476,16 @@ async function fault(): Promise<void> {
 const started = Date.now();
 const durationMs = minutes * 60_000;
 const warmupMs = Math.min(30_000, durationMs / 4);
-const heap: { at: number; used: number; rss: number }[] = [];
+/** One sample every 5 s: heap from /metrics, RSS and anonymous memory from /proc. */
+interface MemorySample {
+  readonly at: number;
+  readonly used: number;
+  readonly total: number;
+  readonly external: number;
+  readonly rss: number;
+  readonly anon: number;
+}
+const heap: MemorySample[] = [];
 let healthFailures = 0;
 let stop = false;
 
@@ -466,12 +510,17 @@ const samplers = [
   })(),
   (async () => {
     while (!stop) {
+      // /proc first: read even when the controller does not answer /metrics.
+      const proc = readProcMemory(child.pid ?? -1);
       try {
         const m = await scrape();
         heap.push({
           at: Date.now() - started,
-          used: m.get('azure_route_controller_nodejs_heap_size_used_bytes') ?? NaN,
-          rss: m.get('azure_route_controller_process_resident_memory_bytes') ?? NaN,
+          used: processMetric(m, 'nodejs_heap_size_used_bytes') ?? NaN,
+          total: processMetric(m, 'nodejs_heap_size_total_bytes') ?? NaN,
+          external: processMetric(m, 'nodejs_external_memory_bytes') ?? NaN,
+          rss: proc?.rssBytes ?? NaN,
+          anon: proc?.anonBytes ?? NaN,
         });
         const health = await fetch(`${metricsUrl}/healthz`, { signal: AbortSignal.timeout(5_000) });
         if (health.status !== 200) healthFailures++;
@@ -505,7 +554,7 @@ const samplers = [
         console.log(
           `  ${Math.round((Date.now() - started) / 1000)}s: ${nodes.size} nodes, ${foreign.size} foreign routes, ` +
             `${Object.values(events).reduce((a, b) => a + b, 0)} events, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults` +
-            (h ? `, heap ${mb(h.used)}` : ''),
+            (h ? `, heap ${mb(h.used)} of ${mb(h.total)}, rss ${mb(h.rss)} (anon ${mb(h.anon)})` : ''),
         );
       }
     }
@@ -584,6 +633,28 @@ if (!Number.isFinite(heapStart) || !Number.isFinite(heapEnd))
   fail(`not enough heap samples (${heap.length})`);
 else if (growth > maxHeapGrowthMb * 2 ** 20)
   fail(`heap grew by ${mb(growth)}, more than --max-heap-growth-mb ${maxHeapGrowthMb}`);
+// Resident memory, from /proc: the median of the same two windows (RSS moves with each collection; a median is
+// what it sits at), and the peak since the process started (VmHWM).
+const medianOf = (xs: readonly number[]) => {
+  const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!;
+};
+const rssStart = medianOf(first.map((h) => h.rss));
+const rssEnd = medianOf(last.map((h) => h.rss));
+const hwm = readProcMemory(child.pid ?? -1)?.hwmBytes ?? NaN;
+const peakSample = heap.reduce<MemorySample | undefined>(
+  (a, h) => (a === undefined || h.rss > a.rss ? h : a),
+  undefined,
+);
+if (!Number.isFinite(rssStart) || !Number.isFinite(rssEnd) || !Number.isFinite(hwm)) {
+  fail("could not read the controller's RSS from /proc");
+} else {
+  if (rssEnd > rssStart * (1 + maxRssGrowthPct / 100))
+    fail(
+      `RSS grew from ${mb(rssStart)} to ${mb(rssEnd)}, more than --max-rss-growth-pct ${maxRssGrowthPct}%`,
+    );
+  if (hwm > maxRssMb * 2 ** 20) fail(`peak RSS (VmHWM) ${mb(hwm)} is over --max-rss-mb ${maxRssMb}`);
+}
 if (healthFailures > 0) fail(`/healthz failed or did not answer ${healthFailures} time(s)`);
 if (logCounts.fatal > 0) fail(`${logCounts.fatal} fatal log record(s)`);
 
@@ -623,7 +694,9 @@ reconciles      ${reconciles}
 controller log  ${logCounts.warn} warn, ${logCounts.error} error, ${logCounts.fatal} fatal
 final state     ${nodes.size} nodes (${nodes.size - legitNodes.length} hostile, ${legitNodes.length - routesNow} without a pod CIDR); ${routesNow} routes of ours, as wanted; ${foreign.size} foreign routes, all intact
 heap (used)     start ${mb(heapStart)} (min of ${first.length} samples after warm-up), end ${mb(heapEnd)} (min of ${last.length}), growth ${mb(growth)}, bound ${maxHeapGrowthMb} MB
-rss             start ${mb(first[0]?.rss ?? NaN)}, end ${mb(heap.at(-1)?.rss ?? NaN)}
+heap (total)    start ${mb(first[0]?.total ?? NaN)}, end ${mb(heap.at(-1)?.total ?? NaN)}; external start ${mb(first[0]?.external ?? NaN)}, end ${mb(heap.at(-1)?.external ?? NaN)}
+rss (/proc)     start ${mb(rssStart)} (median after warm-up), end ${mb(rssEnd)} (median of the last window), growth ${((rssEnd / rssStart - 1) * 100).toFixed(1)}%, bound ${maxRssGrowthPct}%
+rss peak        VmHWM ${mb(hwm)} (bound ${maxRssMb} MB); largest sample ${mb(peakSample?.rss ?? NaN)} at ${Math.round((peakSample?.at ?? NaN) / 1000)} s; anonymous start ${mb(medianOf(first.map((h) => h.anon)))}, end ${mb(medianOf(last.map((h) => h.anon)))}
 result          ${failures.length === 0 ? 'PASS' : `FAIL (${failures.length})`}`);
 if (failures.length > 0) {
   for (const f of failures) console.log(`  - ${f}`);

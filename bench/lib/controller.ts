@@ -1,5 +1,6 @@
-// The real controller as the image runs it: `node <ENTRYPOINT flags> dist/cli/main.js run ...` in a child process of its own, pointed at
-// a World. Its /metrics (memory, throttling) and /proc/<pid>/status (peak RSS) are read from the outside.
+// The real controller as the image runs it: `node <ENTRYPOINT flags> dist/cli/azure-route-controller.js run ...` (the
+// bundle) in a child process of its own, pointed at a World. Its /metrics (heap, throttling) and /proc/<pid>
+// (VmHWM, RSS split into anonymous and file-backed) are read from the outside.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,16 +10,75 @@ import { CLUSTER_CIDR, RESOURCE_GROUP, SUBSCRIPTION, type World } from './world.
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-/** What the image runs: the compiled entry point (`npm run bench` builds it first)... */
-export const DIST_ENTRY = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** What the image runs: the bundle (`npm run bench` builds it first, scripts/build.ts)... */
+export const BUNDLE_ENTRY = fileURLToPath(
+  new URL('../../dist/cli/azure-route-controller.js', import.meta.url),
+);
+/** The entry point before issue 13: tsc's output, about two thousand module files loaded one by one. */
+export const TSC_ENTRY = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-/** ...with the Node flags of the Dockerfile's ENTRYPOINT, so memory is measured as it will be in production. */
+/** ...with the Node flags and environment of the Dockerfile, so memory is measured as it will be in production. */
 export function imageNodeFlags(): string[] {
-  const dockerfile = readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8');
-  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile());
   if (!m) throw new Error('Dockerfile has no ENTRYPOINT in exec form');
   const entrypoint = JSON.parse(m[1]!) as string[];
   return entrypoint.slice(1, -1);
+}
+
+/** The script the image's ENTRYPOINT runs, relative to /app (the repository root here). */
+export function imageScript(): string {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile());
+  const entrypoint = JSON.parse(m![1]!) as string[];
+  return entrypoint.at(-1)!.replace(/^\/app\//, '');
+}
+
+/** The runtime stage's ENV lines that tune Node or glibc (NODE_OPTIONS, MALLOC_*), which the image runs with. */
+export function imageEnvironment(): Record<string, string> {
+  const runtime =
+    dockerfile()
+      .split(/^FROM /m)
+      .at(-1) ?? '';
+  const env: Record<string, string> = {};
+  for (const m of runtime.matchAll(/^ENV\s+(MALLOC_[A-Z_]+|NODE_OPTIONS)=(\S+)\s*$/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
+
+function dockerfile(): string {
+  return readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8');
+}
+
+/** A way to start the controller: the script, the Node flags in front of it, and extra environment. */
+export interface Entry {
+  readonly label: string;
+  readonly script: string;
+  readonly nodeFlags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** What the image runs now: the Dockerfile's ENTRYPOINT and ENV, read from the file. */
+export function imageEntry(): Entry {
+  const script = join(REPO_ROOT, imageScript());
+  const flags = imageNodeFlags();
+  const env = imageEnvironment();
+  const envText = Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+  return {
+    label: `${envText}node ${[...flags, imageScript()].join(' ')} (the image now)`,
+    script,
+    nodeFlags: flags,
+    env,
+  };
+}
+
+/** What the image ran before issue 13, for the side-by-side figures: tsc's dist/ with a 1 MiB semi-space. */
+export function beforeEntry(): Entry {
+  return {
+    label: 'node --max-semi-space-size=1 dist/cli/main.js (before issue 13)',
+    script: TSC_ENTRY,
+    nodeFlags: ['--max-semi-space-size=1'],
+    env: {},
+  };
 }
 
 export interface ControllerOptions {
@@ -28,6 +88,19 @@ export interface ControllerOptions {
   readonly extraFlags?: readonly string[];
   /** Bound on how long to wait for the metrics endpoint to come up. Default 20 s. */
   readonly startTimeoutMs?: number;
+  /** What to start; default the image's command line (imageEntry()). */
+  readonly entry?: Entry | undefined;
+}
+
+/** One reading of /proc/<pid>/status and /proc/<pid>/smaps_rollup, in bytes. */
+export interface ProcMemory {
+  /** VmHWM: the peak RSS since the process started, between samples included. */
+  readonly hwmBytes: number;
+  readonly rssBytes: number;
+  /** Anonymous memory (the heap, malloc, JIT code): what work and garbage grow. */
+  readonly anonBytes: number;
+  /** File-backed resident pages (the node binary, shared libraries, mapped files): RSS - anonymous. */
+  readonly fileBytes: number;
 }
 
 export interface MetricSample {
@@ -46,6 +119,12 @@ export interface MemorySample {
   readonly heapUsedBytes: number;
   /** nodejs_heap_size_total_bytes from /metrics. */
   readonly heapTotalBytes: number;
+  /** nodejs_external_memory_bytes from /metrics: ArrayBuffers and other memory V8 is told about. */
+  readonly externalBytes: number;
+  /** nodejs_heap_space_size_used_bytes by space (new_space, old_space, code_space, large_object_space...). */
+  readonly spaces: Readonly<Record<string, number>>;
+  /** /proc at the same moment (undefined off Linux or once the process is gone). */
+  readonly proc?: ProcMemory | undefined;
 }
 
 export interface ControllerProcess {
@@ -55,11 +134,13 @@ export interface ControllerProcess {
   readonly metricsUrl: string;
   /** The controller's flags, for the report. */
   readonly args: readonly string[];
+  /** The command line that started it (Entry.label). */
+  readonly entry: string;
   metrics(): Promise<MetricSample[]>;
   /** One sample of the controller's memory, from its /metrics. */
   memory(): Promise<MemorySample>;
-  /** VmHWM (peak RSS since start) and VmRSS from /proc/<pid>/status, in bytes; undefined off Linux. */
-  procStatus(): { hwmBytes: number; rssBytes: number } | undefined;
+  /** /proc/<pid>/status and smaps_rollup, in bytes; undefined off Linux. */
+  procStatus(): ProcMemory | undefined;
   /** The JSON log records written so far. */
   logs(): Record<string, unknown>[];
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended. */
@@ -100,12 +181,13 @@ export async function startControllerProcess(
   options: ControllerOptions = {},
 ): Promise<ControllerProcess> {
   const args = controllerArgs(world, options);
+  const entry = options.entry ?? imageEntry();
   const home = mkdtempSync(join(tmpdir(), 'arc-bench-home-'));
   const spawnedAt = Date.now();
-  const child: ChildProcess = spawn(process.execPath, [...imageNodeFlags(), DIST_ENTRY, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...entry.nodeFlags, entry.script, ...args], {
     cwd: REPO_ROOT,
-    // A clean environment: nothing from the caller's KUBECONFIG or AZURE_* leaks in.
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+    // A clean environment: nothing from the caller's KUBECONFIG or AZURE_* leaks in; the image's ENV does.
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...entry.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const records: Record<string, unknown>[] = [];
@@ -179,29 +261,60 @@ export async function startControllerProcess(
     spawnedAt,
     metricsUrl,
     args,
+    entry: entry.label,
     metrics,
     async memory() {
       const samples = await metrics();
+      const spaces: Record<string, number> = {};
+      for (const s of samples) {
+        if (isMetric(s.name, 'nodejs_heap_space_size_used_bytes') && s.labels['space']) {
+          spaces[s.labels['space']] = s.value;
+        }
+      }
       return {
         time: Date.now(),
         context: {},
         rssBytes: metricValue(samples, 'process_resident_memory_bytes'),
         heapUsedBytes: metricValue(samples, 'nodejs_heap_size_used_bytes'),
         heapTotalBytes: metricValue(samples, 'nodejs_heap_size_total_bytes'),
+        externalBytes: metricValue(samples, 'nodejs_external_memory_bytes'),
+        spaces,
+        proc: readProcMemory(child.pid ?? -1),
       };
     },
-    procStatus() {
-      try {
-        const text = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-        const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-        return { hwmBytes: kb('VmHWM') * 1024, rssBytes: kb('VmRSS') * 1024 };
-      } catch {
-        return undefined;
-      }
-    },
+    procStatus: () => readProcMemory(child.pid ?? -1),
     logs: () => records,
     stop,
   };
+}
+
+/** VmHWM and VmRSS from /proc/<pid>/status, anonymous memory from /proc/<pid>/smaps_rollup; undefined off Linux. */
+export function readProcMemory(pid: number): ProcMemory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (text: string, key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+    const rss = kb(rollup, 'Rss');
+    const anon = kb(rollup, 'Anonymous');
+    return {
+      hwmBytes: kb(status, 'VmHWM'),
+      rssBytes: kb(status, 'VmRSS'),
+      anonBytes: anon,
+      fileBytes: rss - anon,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The controller's own metrics carry its prefix; prom-client's process and Node.js metrics may carry it or not
+ * (the standard names), so both are accepted for those.
+ */
+function isMetric(sampleName: string, name: string): boolean {
+  if (sampleName === METRIC_PREFIX + name) return true;
+  return /^(process|nodejs)_/.test(name) && sampleName === name;
 }
 
 /** The sum over every label set of a metric (name without the controller's prefix). */
@@ -212,7 +325,7 @@ export function metricValue(
 ): number {
   let total = 0;
   for (const s of samples) {
-    if (s.name !== METRIC_PREFIX + name) continue;
+    if (!isMetric(s.name, name)) continue;
     if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) total += s.value;
   }
   return total;
@@ -275,12 +388,22 @@ export class MemorySampler {
     this.#timer = undefined;
   }
 
-  peak(since = 0): { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number } {
+  peak(since = 0): {
+    rssBytes: number;
+    heapUsedBytes: number;
+    heapTotalBytes: number;
+    anonBytes: number;
+    externalBytes: number;
+  } {
     const from = this.samples.filter((s) => s.time >= since);
+    const most = (f: (s: MemorySample) => number) => Math.max(0, ...from.map(f).filter(Number.isFinite));
     return {
-      rssBytes: Math.max(0, ...from.map((s) => s.rssBytes)),
-      heapUsedBytes: Math.max(0, ...from.map((s) => s.heapUsedBytes)),
-      heapTotalBytes: Math.max(0, ...from.map((s) => s.heapTotalBytes)),
+      // RSS from /proc as well as from /metrics: a wedged process cannot hide it.
+      rssBytes: most((s) => Math.max(s.rssBytes, s.proc?.rssBytes ?? 0)),
+      heapUsedBytes: most((s) => s.heapUsedBytes),
+      heapTotalBytes: most((s) => s.heapTotalBytes),
+      anonBytes: most((s) => s.proc?.anonBytes ?? Number.NaN),
+      externalBytes: most((s) => s.externalBytes),
     };
   }
 }

@@ -90,3 +90,76 @@ export function countPresent(index: RouteIndex, routes: readonly SimpleRoute[]):
   for (const r of routes) if (hasRoute(index, r)) n++;
   return n;
 }
+
+/** What PatchWatch reads: the fake API server's request log (append-only between resets). */
+interface KubeRequestLog {
+  readonly requests: readonly {
+    readonly method: string;
+    readonly path: string;
+    readonly status: number;
+    readonly settledSeq?: number | undefined;
+    readonly body?: unknown;
+  }[];
+}
+
+/**
+ * Notes when each node's NetworkUnavailable condition was answered patched to False/RouteCreated by the fake
+ * API server: the moment the controller reports the node ready. Reads the server's request log every few ms.
+ */
+export class RouteCreatedWatch {
+  readonly #kube: KubeRequestLog;
+  readonly #at = new Map<string, number>();
+  readonly #waiting = new Map<string, ((time: number) => void)[]>();
+  #seen = 0;
+  #unsettled: number[] = [];
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(kube: KubeRequestLog, intervalMs = 5) {
+    this.#kube = kube;
+    this.#timer = setInterval(() => this.#tick(), intervalMs);
+  }
+
+  /** Resolves with Date.now() when the node's condition patch to RouteCreated was first seen answered. */
+  when(node: string): Promise<number> {
+    const at = this.#at.get(node);
+    if (at !== undefined) return Promise.resolve(at);
+    return new Promise((resolve) => {
+      const list = this.#waiting.get(node) ?? [];
+      list.push(resolve);
+      this.#waiting.set(node, list);
+    });
+  }
+
+  /** Nodes reported RouteCreated so far. */
+  get count(): number {
+    return this.#at.size;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  #tick(): void {
+    const log = this.#kube.requests;
+    const now = Date.now();
+    // Requests settle out of order (and a watch never does): recheck the unsettled ones on each tick.
+    const unsettled: number[] = [];
+    const check = (i: number) => {
+      const r = log[i]!;
+      if (r.method !== 'PATCH' || !r.path.endsWith('/status')) return;
+      if (r.settledSeq === undefined) {
+        unsettled.push(i);
+        return;
+      }
+      if (r.status < 200 || r.status >= 300 || !JSON.stringify(r.body ?? '').includes('RouteCreated')) return;
+      const node = /\/nodes\/([^/]+)\/status$/.exec(r.path)?.[1];
+      if (node === undefined || this.#at.has(node)) return;
+      this.#at.set(node, now);
+      for (const resolve of this.#waiting.get(node) ?? []) resolve(now);
+      this.#waiting.delete(node);
+    };
+    for (const i of this.#unsettled) check(i);
+    for (; this.#seen < log.length; this.#seen++) check(this.#seen);
+    this.#unsettled = unsettled;
+  }
+}

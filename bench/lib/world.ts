@@ -34,6 +34,11 @@ export interface AzureProfile {
   readonly latencyMs: number;
   /** Age a long-running operation must reach before it reports Succeeded (and its change takes effect). */
   readonly lroDurationMs: number;
+  /**
+   * Retry-After on the simulator's LRO answers (its `lroRetryAfterSeconds`): 2 s by default, as real Azure sends
+   * (../shared/azure-recordings); 'none' for an Azure that gives no hint, so the poller's own schedule shows.
+   */
+  readonly lroRetryAfterSeconds?: number | 'none' | undefined;
 }
 
 /** The benchmark's Azure: ~50 ms per request, 2 s per write (Azure's route-table LROs take about 1-3 s). */
@@ -41,6 +46,20 @@ export const REALISTIC: AzureProfile = Object.freeze({
   name: 'realistic',
   latencyMs: 50,
   lroDurationMs: 2_000,
+});
+/** A fast operation (200 ms) with no Retry-After: how soon a node is reported ready when Azure is quick. */
+export const FAST_LRO: AzureProfile = Object.freeze({
+  name: 'fast-operation',
+  latencyMs: 50,
+  lroDurationMs: 200,
+  lroRetryAfterSeconds: 'none',
+});
+/** The same operation, with the Retry-After of 1 s the issue measured against. */
+export const FAST_LRO_RETRY_1: AzureProfile = Object.freeze({
+  name: 'fast-operation-retry-after-1',
+  latencyMs: 50,
+  lroDurationMs: 200,
+  lroRetryAfterSeconds: 1,
 });
 /** Azure with no delay at all: isolates what the controller itself adds. */
 export const INSTANT: AzureProfile = Object.freeze({ name: 'instant', latencyMs: 0, lroDurationMs: 0 });
@@ -86,6 +105,9 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     resourceGroups: [{ subscriptionId: SUBSCRIPTION, name: RESOURCE_GROUP, location: LOCATION }],
     latencyMs: options.profile.latencyMs,
     lroDurationMs: options.profile.lroDurationMs,
+    ...(options.profile.lroRetryAfterSeconds !== undefined
+      ? { lroRetryAfterSeconds: options.profile.lroRetryAfterSeconds }
+      : {}),
     // An operation completes by age alone, so it takes effect at lroDurationMs whoever polls it.
     lroPolls: 0,
     throttling: ARM_DEFAULT_THROTTLING,

@@ -2,10 +2,10 @@
 // as a child process. Measures ARM writes and reads, the time to convergence, throttling, and the
 // controller's memory while it converges and after. Then the per-route baseline on a fresh simulator with the
 // same profile and limits.
-import { MemorySampler, startControllerProcess } from '../lib/controller.ts';
+import { MemorySampler, startControllerProcess, type Entry, type MemorySample } from '../lib/controller.ts';
 import { runPerRouteBaseline, type BaselineResult } from '../lib/baseline.ts';
 import { MB, round, sleep, within } from '../lib/stats.ts';
-import { TableWatch, countPresent } from '../lib/watch.ts';
+import { RouteCreatedWatch, TableWatch, countPresent } from '../lib/watch.ts';
 import {
   RESOURCE_GROUP,
   SUBSCRIPTION,
@@ -25,6 +25,8 @@ export interface ColdStartOptions {
   readonly timeoutMs: number;
   /** Extra `run` flags (none: production defaults). */
   readonly flags?: readonly string[] | undefined;
+  /** What to start (default: the image's command line). */
+  readonly entry?: Entry | undefined;
 }
 
 export interface ColdStartResult extends ArmCost {
@@ -41,6 +43,14 @@ export interface ColdStartResult extends ArmCost {
   readonly throttleWaitSeconds: number;
   /** Target: debounce (250 ms) + one LRO + 1 s. */
   readonly targetMs: number;
+  /** The command line that ran (entry label). */
+  readonly entry: string;
+  /** From spawning the process to its first /readyz 200 (the node informer synced). */
+  readonly readyFromSpawnMs: number;
+  /** From the first node LIST to the last node's condition patched to False/RouteCreated. */
+  readonly allRouteCreatedMs: number;
+  /** From the end of the table's operation (every route in place) to the last node RouteCreated. */
+  readonly routeCreatedAfterRoutesMs: number;
   readonly memory: MemoryResult;
 }
 
@@ -52,6 +62,14 @@ export interface MemoryResult {
   readonly peakHeapTotalMB: number;
   /** VmHWM from /proc: the true peak RSS since start, between samples included. */
   readonly hwmMB: number;
+  /** Peak anonymous memory (/proc/<pid>/smaps_rollup) over the samples; the rest of RSS is file-backed. */
+  readonly peakAnonMB: number;
+  /** File-backed RSS (the node binary, libraries, mapped files) at the last sample. */
+  readonly settledFileMB: number;
+  readonly settledAnonMB: number;
+  readonly peakExternalMB: number;
+  /** V8 heap spaces in use at the last sample (code_space is compiled code), MB. */
+  readonly settledSpacesMB: Readonly<Record<string, number>>;
   /** The last sample, after convergence and settling. */
   readonly settledRssMB: number;
   readonly settledHeapUsedMB: number;
@@ -75,11 +93,14 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
   const world = await startWorld({ profile: options.profile, nodes: n, routeLimit: Math.max(400, n) });
   const desired = Array.from({ length: n }, (_, i) => benchRoute(i));
   const watch = new TableWatch(() => world.routes(), n > 1_000 ? 20 : 10);
+  const routeCreated = new RouteCreatedWatch(world.kube, n > 1_000 ? 10 : 5);
   let controller: Awaited<ReturnType<typeof startControllerProcess>> | undefined;
   const firstList = firstNodeList(world.kube.requests);
   try {
     const converged = watch.when((index) => countPresent(index, desired) === n);
-    controller = await startControllerProcess(world, { extraFlags: options.flags });
+    const allRouteCreated = Promise.all(Array.from({ length: n }, (_, i) => routeCreated.when(`node-${i}`)));
+    controller = await startControllerProcess(world, { extraFlags: options.flags, entry: options.entry });
+    const ready = readyAt(controller.metricsUrl.replace(/\/metrics$/, '/readyz'), options.timeoutMs);
     // Where the controller is at each sample: ARM requests made, node conditions patched.
     let kubeSeen = 0;
     let patches = 0;
@@ -98,6 +119,18 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
     } catch {
       convergedAt = undefined;
     }
+    let allCreatedAt: number | undefined;
+    try {
+      const times = await within(
+        allRouteCreated,
+        options.timeoutMs,
+        `cold start: not every node RouteCreated`,
+      );
+      allCreatedAt = Math.max(...times);
+    } catch {
+      allCreatedAt = undefined;
+    }
+    const readyTime = await ready;
     await sleep(options.settleMs);
     await sampler.sample();
     sampler.stop();
@@ -118,7 +151,15 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
     const beforeArm = sampler.samples.filter((x) => x.context['arm'] === 0).at(-1);
     const beforePatches = sampler.samples.filter((x) => x.context['patches'] === 0).at(-1);
     const patched = sampler.samples.find((x) => (x.context['patches'] ?? 0) >= n);
+    const lastProc = last?.proc;
+    const spacesMB = (sample: MemorySample | undefined) =>
+      Object.fromEntries(Object.entries(sample?.spaces ?? {}).map(([k, v]) => [k, round(v / MB, 1)]));
     return {
+      entry: controller.entry,
+      readyFromSpawnMs: readyTime === undefined ? Number.NaN : readyTime - controller.spawnedAt,
+      allRouteCreatedMs: allCreatedAt === undefined ? Number.NaN : allCreatedAt - listAt,
+      routeCreatedAfterRoutesMs:
+        allCreatedAt === undefined || convergedAt === undefined ? Number.NaN : allCreatedAt - convergedAt,
       nodes: n,
       profile: options.profile.name,
       converged: convergedAt !== undefined,
@@ -134,6 +175,11 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
         peakHeapUsedMB: round(peak.heapUsedBytes / MB, 1),
         peakHeapTotalMB: round(peak.heapTotalBytes / MB, 1),
         hwmMB: round((proc?.hwmBytes ?? Number.NaN) / MB, 1),
+        peakAnonMB: round(peak.anonBytes / MB, 1),
+        settledFileMB: round((lastProc?.fileBytes ?? Number.NaN) / MB, 1),
+        settledAnonMB: round((lastProc?.anonBytes ?? Number.NaN) / MB, 1),
+        peakExternalMB: round(peak.externalBytes / MB, 1),
+        settledSpacesMB: spacesMB(last),
         settledRssMB: round((last?.rssBytes ?? Number.NaN) / MB, 1),
         settledHeapUsedMB: round((last?.heapUsedBytes ?? Number.NaN) / MB, 1),
         phases: {
@@ -146,6 +192,7 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
     };
   } finally {
     watch.stop();
+    routeCreated.stop();
     firstList.stop();
     await controller?.stop();
     await world.close();
@@ -225,6 +272,22 @@ export async function baselineColdStart(options: BaselineColdStartOptions): Prom
 function inClusterCidr(prefix: string): boolean {
   const m = /^10\.(\d+)\.\d+\.\d+\/\d+$/.exec(prefix);
   return m !== null && Number(m[1]) >= 192 && Number(m[1]) <= 255;
+}
+
+/** Date.now() at the first /readyz 200, polled every 10 ms; undefined if it never came within the bound. */
+async function readyAt(url: string, timeoutMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return Date.now();
+    } catch {
+      // Not listening yet, or busy: try again.
+    }
+    await sleep(10);
+  }
+  return undefined;
 }
 
 /** Notes when the controller first lists the nodes (its informer starting), by watching the fake server's log. */

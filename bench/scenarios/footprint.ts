@@ -2,7 +2,7 @@
 // importing only a module (the CLI's own module graph, or one dependency). Explains the memory figures.
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { CLI_ENTRY, REPO_ROOT } from '../lib/controller.ts';
+import { BUNDLE_ENTRY, CLI_ENTRY, REPO_ROOT, TSC_ENTRY } from '../lib/controller.ts';
 import { MB, round } from '../lib/stats.ts';
 
 export interface FootprintRow {
@@ -26,6 +26,19 @@ export const FOOTPRINT_MODULES: readonly {
   {
     label: 'src/cli/program.ts + commands/run.ts (what `run` loads)',
     specifiers: [PROGRAM, PROGRAM.replace(/program\.ts$/, 'commands/run.ts')],
+  },
+  {
+    label: 'dist/cli/program.js + commands/run.js, tsc output (what `run` loaded before issue 13)',
+    specifiers: [
+      pathToFileURL(TSC_ENTRY.replace(/main\.js$/, 'program.js')).href,
+      pathToFileURL(TSC_ENTRY.replace(/main\.js$/, 'commands/run.js')).href,
+    ],
+  },
+  {
+    // Importing it runs the CLI with no arguments: it prints the usage (to stderr) and loads no command.
+    label:
+      'dist/cli/azure-route-controller.js, the bundle, parsed and its CLI program evaluated (no command run)',
+    specifiers: [pathToFileURL(BUNDLE_ENTRY).href],
   },
   { label: '@kubernetes/client-node', specifiers: ['@kubernetes/client-node'] },
   { label: '@azure/arm-network', specifiers: ['@azure/arm-network'] },
@@ -57,10 +70,11 @@ async function measure(specifiers: readonly string[]): Promise<{ rssMB: number; 
     setTimeout(() => {
       const u = process.memoryUsage();
       process.stdout.write(JSON.stringify({ rss: u.rss, heapUsed: u.heapUsed }));
+      process.exit(0);
     }, 300);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'ignore'],
   });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));

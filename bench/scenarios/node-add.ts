@@ -2,7 +2,7 @@
 // Node's creation in the API server to its route being in place in Azure (the simulator).
 import { startControllerProcess } from '../lib/controller.ts';
 import { max, quantile, sleep, waitUntil, within } from '../lib/stats.ts';
-import { TableWatch, hasRoute } from '../lib/watch.ts';
+import { RouteCreatedWatch, TableWatch, hasRoute } from '../lib/watch.ts';
 import { armCost, benchNode, benchRoute, startWorld, type ArmCost, type AzureProfile } from '../lib/world.ts';
 
 export interface NodeAddOptions {
@@ -33,6 +33,16 @@ export interface NodeAddResult extends ArmCost {
   readonly maxMs: number;
   /** Whole-table PUTs during the adds. */
   readonly puts: number;
+  /** Retry-After on the simulator's LRO answers (lroRetryAfterSeconds; undefined: its default of 2 s). */
+  readonly lroRetryAfterSeconds: number | 'none' | undefined;
+  /** Node creation to its condition patched False/RouteCreated (Azure confirmed the write). */
+  readonly routeCreated: {
+    readonly measured: number;
+    readonly p50Ms: number;
+    readonly p90Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+  };
 }
 
 export async function nodeAdd(options: NodeAddOptions): Promise<NodeAddResult> {
@@ -45,6 +55,7 @@ export async function nodeAdd(options: NodeAddOptions): Promise<NodeAddResult> {
     seedRoutes: Array.from({ length: base }, (_, i) => benchRoute(i)),
   });
   const watch = new TableWatch(() => world.routes(), 5);
+  const routeCreated = new RouteCreatedWatch(world.kube, 5);
   let controller: Awaited<ReturnType<typeof startControllerProcess>> | undefined;
   try {
     controller = await startControllerProcess(world, { extraFlags: options.flags });
@@ -54,12 +65,14 @@ export async function nodeAdd(options: NodeAddOptions): Promise<NodeAddResult> {
     if (!ready) throw new Error('node-add: the controller never reconciled');
     const logStart = world.sim.requests.length;
     const latencies: Promise<number | undefined>[] = [];
+    const created: Promise<number>[] = [];
     for (let k = 0; k < options.adds; k++) {
       const i = base + k;
       const route = benchRoute(i);
       const createdAt = Date.now();
       world.kube.addNode(benchNode(i));
       latencies.push(watch.when((index) => hasRoute(index, route)).then((t) => t - createdAt));
+      created.push(routeCreated.when(`node-${i}`).then((t) => t - createdAt));
       await sleep(options.spacingMs);
     }
     const all = Promise.all(latencies);
@@ -70,6 +83,16 @@ export async function nodeAdd(options: NodeAddOptions): Promise<NodeAddResult> {
       );
     } catch {
       values = [];
+    }
+    let createdValues: number[];
+    try {
+      createdValues = await within(
+        Promise.all(created),
+        options.drainTimeoutMs,
+        'node-add: RouteCreated missing',
+      );
+    } catch {
+      createdValues = [];
     }
     const log = world.sim.requests.slice(logStart);
     return {
@@ -85,10 +108,19 @@ export async function nodeAdd(options: NodeAddOptions): Promise<NodeAddResult> {
       p99Ms: quantile(values, 0.99),
       maxMs: max(values),
       puts: log.filter((r) => r.operation === 'RouteTables_CreateOrUpdate').length,
+      lroRetryAfterSeconds: options.profile.lroRetryAfterSeconds,
+      routeCreated: {
+        measured: createdValues.length,
+        p50Ms: quantile(createdValues, 0.5),
+        p90Ms: quantile(createdValues, 0.9),
+        p99Ms: quantile(createdValues, 0.99),
+        maxMs: max(createdValues),
+      },
       ...armCost(log),
     };
   } finally {
     watch.stop();
+    routeCreated.stop();
     await controller?.stop();
     await world.close();
   }

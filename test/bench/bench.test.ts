@@ -23,11 +23,30 @@ describe('npm run bench, at tiny sizes', () => {
     expect(cold?.baseline?.acceptedWrites).toBeGreaterThanOrEqual(3);
     expect(cold?.ratios?.writes).toBeLessThan(1);
     expect(results.memory.map((m) => m.nodes)).toEqual([3]);
+    // The cold start reports start-up and every node RouteCreated, and memory from /proc as well as /metrics.
+    expect(cold?.ours?.readyFromSpawnMs).toBeGreaterThan(0);
+    expect(cold?.ours?.allRouteCreatedMs).toBeGreaterThan(0);
+    expect(cold?.ours?.memory.peakAnonMB).toBeGreaterThan(1);
+    expect(cold?.ours?.memory.settledFileMB).toBeGreaterThan(1);
+    // Memory side by side: the command line from before issue 13 and the image's, in the same run.
+    expect(results.memoryRuns?.map((m) => [m.nodes, m.kind])).toEqual([
+      [3, 'before'],
+      [3, 'image'],
+    ]);
+    expect(results.memoryRuns?.[0]?.result.entry).toMatch(/dist\/cli\/main\.js/);
+    expect(results.memoryRuns?.[1]?.result.entry).toMatch(/dist\/cli\/azure-route-controller\.js/);
+    for (const run of results.memoryRuns ?? []) {
+      expect(run.result.converged).toBe(true);
+      expect(run.result.memory.hwmMB).toBeGreaterThan(10);
+    }
 
     const [add] = results.nodeAdd;
     expect(add).toMatchObject({ adds: 2, measured: 2 });
     expect(add!.p50Ms).toBeGreaterThan(0);
     expect(add!.puts).toBeGreaterThanOrEqual(1);
+    // Each added node's condition reached RouteCreated.
+    expect(add!.routeCreated.measured).toBe(2);
+    expect(add!.routeCreated.p50Ms).toBeGreaterThan(0);
 
     expect(results.churn).toMatchObject({ replacements: 2, measured: 4 });
     expect(results.churn!.staleness.maxMs).toBeGreaterThan(0);
@@ -72,6 +91,7 @@ describe('npm run bench, at tiny sizes', () => {
       'idle',
       'planner',
       'footprint',
+      'memory',
     ]);
   });
 });

@@ -1,7 +1,8 @@
-// Runs the real CLI entry point (src/cli/main.ts) as a child process, exactly as a user would, with a clean
-// environment: nothing from the test runner's KUBECONFIG, AZURE_* or in-cluster variables leaks into it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// Runs the CLI as it ships, the bundle (dist/cli/azure-route-controller.js, what the image and the package's bin
+// run), as a child process, exactly as a user would, with a clean environment: nothing from the test runner's
+// KUBECONFIG, AZURE_* or in-cluster variables leaks into it.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,42 @@ import { expect } from 'vitest';
 import type { SyncReport } from '../../src/controller/report.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+export const CLI_ENTRY = fileURLToPath(new URL('../../dist/cli/azure-route-controller.js', import.meta.url));
+const SOURCES = fileURLToPath(new URL('../../src/', import.meta.url));
+
+let bundleChecked = false;
+/**
+ * `npm test` builds the bundle first (pretest); a single test file run with `npm run test:unit -- FILE` does not.
+ * So before the first spawn, the bundle is rebuilt when any file under src/ is newer than it (or it is missing):
+ * what a test runs is always the current code, bundled as it ships. scripts/build.ts renames its output into
+ * place, so test processes building at once never see half a file.
+ */
+export function ensureBundle(): string {
+  if (bundleChecked) return CLI_ENTRY;
+  let built: number;
+  try {
+    built = statSync(CLI_ENTRY).mtimeMs;
+  } catch {
+    built = 0;
+  }
+  if (built === 0 || newestMtime(SOURCES) > built) {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.ts')], {
+      cwd: REPO_ROOT,
+      stdio: 'pipe',
+    });
+  }
+  bundleChecked = true;
+  return CLI_ENTRY;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
 
 export interface CliResult {
   /** The exit code; null when the process was killed by a signal. */
@@ -65,9 +101,9 @@ export interface RunningCli {
   readonly exited: Promise<CliResult>;
 }
 
-/** Spawns `node src/cli/main.ts ...args` with a clean environment. */
+/** Spawns `node dist/cli/azure-route-controller.js ...args` with a clean environment. */
 export function startCli(args: readonly string[], options: RunCliOptions = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
+  const child = spawn(process.execPath, [ensureBundle(), ...args], {
     cwd: REPO_ROOT,
     env: cleanEnvironment(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -133,7 +169,7 @@ export function startCli(args: readonly string[], options: RunCliOptions = {}): 
   };
 }
 
-/** Spawns `node src/cli/main.ts ...args` and resolves once it has exited, with everything it wrote. */
+/** Spawns the bundled CLI with `args` and resolves once it has exited, with everything it wrote. */
 export function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliResult> {
   return startCli(args, options).exited;
 }
@@ -174,7 +210,7 @@ function tryJson(line: string): unknown {
 /** A compact description of a run, for expect(...) failure messages. */
 export function describeRun(result: CliResult): string {
   return [
-    `$ node src/cli/main.ts ${result.args.join(' ')}`,
+    `$ node dist/cli/azure-route-controller.js ${result.args.join(' ')}`,
     `exit ${result.code ?? result.signal}`,
     '--- stdout',
     result.stdout,

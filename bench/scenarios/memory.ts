@@ -1,0 +1,109 @@
+// Memory, side by side: the same cold start (N nodes, realistic Azure, every node's condition patched) run by
+// the command line the image ran before issue 13 (tsc's dist/ with a 1 MiB semi-space) and by the one it runs
+// now (the Dockerfile's ENTRYPOINT and ENV: the bundle), then by variants of the bundle that each change one
+// runtime flag, so every flag the image keeps has the figure that justifies it. VmHWM, anonymous and
+// file-backed memory from /proc; heap, heap spaces and external memory from the controller's /metrics.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BUNDLE_ENTRY, REPO_ROOT, beforeEntry, imageEntry, type Entry } from '../lib/controller.ts';
+import type { AzureProfile } from '../lib/world.ts';
+import { coldStart, type ColdStartResult } from './cold-start.ts';
+
+export interface MemoryPlan {
+  readonly profile: AzureProfile;
+  /** Sizes at which the image's command line runs beside the one from before. */
+  readonly sizes: readonly number[];
+  /** The size at which each flag variant runs. */
+  readonly variantNodes: number;
+  readonly variants: boolean;
+  readonly settleMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface MemoryRun {
+  readonly nodes: number;
+  /** 'before', 'image', or the variant's name. */
+  readonly kind: string;
+  readonly result: ColdStartResult;
+}
+
+const bundle = (
+  label: string,
+  nodeFlags: readonly string[],
+  env: Record<string, string> = {},
+  script = BUNDLE_ENTRY,
+): Entry => ({ label, script, nodeFlags, env });
+
+/** `node scripts/build.ts --split`: the same code in chunks, each command's loaded on use. */
+const SPLIT_ENTRY = join(REPO_ROOT, 'dist', 'cli-split', 'azure-route-controller.js');
+
+/** One flag at a time, against the bundle with no flag at all. */
+export function variants(): { kind: string; entry: Entry }[] {
+  return [
+    { kind: 'bundle, no flags', entry: bundle('node dist/cli/azure-route-controller.js', []) },
+    {
+      kind: 'bundle + semi-space 1 MiB',
+      entry: bundle('node --max-semi-space-size=1 (bundle)', ['--max-semi-space-size=1']),
+    },
+    {
+      kind: 'bundle + semi-space 1 MiB + MALLOC_ARENA_MAX=2',
+      entry: bundle('MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 (bundle)', ['--max-semi-space-size=1'], {
+        MALLOC_ARENA_MAX: '2',
+      }),
+    },
+    {
+      kind: 'bundle + semi-space 1 MiB + MALLOC_ARENA_MAX=1',
+      entry: bundle('MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 (bundle)', ['--max-semi-space-size=1'], {
+        MALLOC_ARENA_MAX: '1',
+      }),
+    },
+    {
+      kind: 'split chunks (esbuild --splitting) + semi-space 1 MiB + MALLOC_ARENA_MAX=1',
+      entry: bundle(
+        'MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 dist/cli-split/azure-route-controller.js',
+        ['--max-semi-space-size=1'],
+        { MALLOC_ARENA_MAX: '1' },
+        SPLIT_ENTRY,
+      ),
+    },
+    {
+      kind: 'bundle + semi-space 1 MiB + --enable-source-maps',
+      entry: bundle('node --max-semi-space-size=1 --enable-source-maps (bundle)', [
+        '--max-semi-space-size=1',
+        '--enable-source-maps',
+      ]),
+    },
+    {
+      kind: 'bundle + semi-space 1 MiB + --max-lazy',
+      entry: bundle('node --max-semi-space-size=1 --max-lazy (bundle)', [
+        '--max-semi-space-size=1',
+        '--max-lazy',
+      ]),
+    },
+  ];
+}
+
+export async function memory(plan: MemoryPlan, log: (message: string) => void): Promise<MemoryRun[]> {
+  const runs: MemoryRun[] = [];
+  const one = async (nodes: number, kind: string, entry: Entry) => {
+    log(`memory: ${nodes} nodes, ${kind}`);
+    const result = await coldStart({
+      nodes,
+      profile: plan.profile,
+      settleMs: plan.settleMs,
+      timeoutMs: plan.timeoutMs,
+      entry,
+    });
+    runs.push({ nodes, kind, result });
+  };
+  for (const nodes of plan.sizes) {
+    // Before and after, one right after the other, so the machine's load is the same for both.
+    await one(nodes, 'before', beforeEntry());
+    await one(nodes, 'image', imageEntry());
+  }
+  if (plan.variants) {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.ts'), '--split'], { cwd: REPO_ROOT });
+    for (const v of variants()) await one(plan.variantNodes, v.kind, v.entry);
+  }
+  return runs;
+}

@@ -23,11 +23,14 @@ FROM ${NODE_IMAGE} AS build
 ARG REVISION=unknown
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN node -e 'const fs = require("fs"); const p = JSON.parse(fs.readFileSync("package.json", "utf8")); p.devDependencies = Object.fromEntries(Object.entries(p.devDependencies).filter(([name]) => name === "typescript" || name.startsWith("@types/"))); delete p.scripts; fs.writeFileSync("package.json", JSON.stringify(p, null, 2));' \
+RUN node -e 'const fs = require("fs"); const p = JSON.parse(fs.readFileSync("package.json", "utf8")); p.devDependencies = Object.fromEntries(Object.entries(p.devDependencies).filter(([name]) => name === "typescript" || name === "esbuild" || name.startsWith("@types/"))); delete p.scripts; fs.writeFileSync("package.json", JSON.stringify(p, null, 2));' \
  && npm install --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY scripts/build.ts ./scripts/build.ts
+# tsc, then the one bundled file the ENTRYPOINT runs (scripts/build.ts: esbuild, ADR 8).
 RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
+ && node scripts/build.ts \
  && node -e 'require("fs").writeFileSync("dist/build-info.json", JSON.stringify({ commit: process.argv[1] }) + "\n")' "${REVISION}"
 
 # prod-deps: only the runtime dependencies, exactly as locked. The `node` devDependency is omitted, so nothing is
@@ -51,7 +54,12 @@ LABEL org.opencontainers.image.title="azure-route-controller" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
-# dist/cli/main.js reads ../../package.json (its version) at start-up, so package.json sits next to dist/.
+# One malloc arena instead of one per thread (V8's and libuv's threads each get one by default): less RSS kept
+# in per-thread free lists, measured in BENCHMARKS.md ("Memory side by side"). The benchmark and the soak
+# read this line and run with it.
+ENV MALLOC_ARENA_MAX=1
+# The CLI (dist/cli/azure-route-controller.js) reads ../../package.json (its version) at start-up, so package.json sits
+# next to dist/. It is one bundled file (ADR 8) and loads nothing from node_modules.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
@@ -60,5 +68,5 @@ EXPOSE 8080
 # --max-semi-space-size=1 (MiB): a small young generation is scavenged more often and hands memory back, which
 # cuts the peak RSS by about a quarter at no measurable cost in reconcile time (ADR 8, BENCHMARKS.md). The
 # benchmark reads the Node flags from this line, so it measures exactly what the image runs.
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "/app/dist/cli/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "/app/dist/cli/azure-route-controller.js"]
 CMD ["--help"]

@@ -76,6 +76,37 @@ function duBytes(path: string): number {
   return readdirSync(path).reduce((sum, entry) => sum + duBytes(join(path, entry)), 0);
 }
 
+/**
+ * Whether .dockerignore keeps `path` (relative to the context) out of the build context, as Docker reads it:
+ * patterns relative to the root, `*` within one path segment, `**` across segments, a pattern matching a parent
+ * directory excluding what is below it, and the last matching line (a `!` line re-includes) winning.
+ */
+function dockerIgnored(path: string, dockerignore: string): boolean {
+  const rules = dockerignore
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const negated = l.startsWith('!');
+      const glob = (negated ? l.slice(1) : l).replace(/^\/+|\/+$/g, '');
+      const source = glob
+        .split('/')
+        .map((part) =>
+          part === '**'
+            ? '.*'
+            : part
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replaceAll('*', '[^/]*')
+                .replaceAll('?', '[^/]'),
+        )
+        .join('/');
+      return { negated, re: new RegExp(`^${source}(/.*)?$`) };
+    });
+  let ignored = false;
+  for (const rule of rules) if (rule.re.test(path)) ignored = !rule.negated;
+  return ignored;
+}
+
 /** Runs every stage; returns each stage's root directory. */
 async function buildStages(stages: Stage[], buildArgs: Record<string, string>): Promise<Map<string, string>> {
   const scratch = mkdtempSync(join(tmpdir(), 'arc-image-'));
@@ -112,6 +143,13 @@ async function buildStages(stages: Stage[], buildArgs: Record<string, string>): 
         const dest = parts.pop()!;
         const target = isAbsolute(dest) ? join(root, dest) : join(workdir, dest);
         for (const source of parts) {
+          if (from === ROOT) {
+            const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8');
+            expect(
+              dockerIgnored(source.replace(/^\.\//, ''), ignore),
+              `COPY ${source}: in the build context`,
+            ).toBe(false);
+          }
           const path = from === ROOT ? join(ROOT, source) : join(from!, source);
           const into = dest.endsWith('/') ? join(target, source.split('/').pop()!) : target;
           mkdirSync(dirname(into), { recursive: true });

@@ -6,6 +6,7 @@ import { parseMetrics, startTestController, type TestController } from '../suppo
 import { startReplica, type CliProcess } from '../support/process.ts';
 import {
   FIREWALL_ROUTE,
+  RESOURCE_GROUP,
   TABLE,
   routeFor,
   startSandbox,
@@ -48,7 +49,8 @@ describe('run: a write whose operation ended Failed', () => {
     const redrives = async () =>
       parseMetrics(await c.metrics.registry.metrics()).find(
         (m) =>
-          m.name === 'azure_route_controller_route_table_redrives_total' && m.labels['route_table'] === TABLE,
+          m.name === 'azure_route_controller_route_table_redrives_total' &&
+          m.labels['route_table'] === `${RESOURCE_GROUP}/${TABLE}`,
       )?.value;
 
     await waitFor(async () => {

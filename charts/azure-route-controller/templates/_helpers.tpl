@@ -420,7 +420,7 @@ spec:
     - name: sync-routes
       image: {{ include "azure-route-controller.image" . | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
-      # No command: the image's ENTRYPOINT is node on dist/cli/main.js; these are its arguments.
+      # No command: the image's ENTRYPOINT is node on the bundled CLI; these are its arguments.
       args:
         - sync-routes
         {{- include "azure-route-controller.commonArgs" . | trim | nindent 8 }}

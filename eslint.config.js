@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'charts/'] },
+  { ignores: ['dist/', 'dist-tsc/', 'node_modules/', 'coverage/', 'charts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,50 @@
+// The bundle (scripts/build.ts) is what ships: the image's ENTRYPOINT, the package's bin and the end-to-end tests
+// all run the same file, and it stays ASCII so V8 holds its 4.8 MB source one byte per character (ADR 8).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { imageEnvironment, imageNodeFlags, imageScript } from '../../bench/lib/controller.ts';
+import { CLI_ENTRY, REPO_ROOT, ensureBundle } from '../support/cli.ts';
+
+const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+};
+
+describe('the bundled CLI', () => {
+  it('is what the image, the bin and the end-to-end tests run', () => {
+    const shipped = relative(REPO_ROOT, CLI_ENTRY);
+    expect(shipped).toBe('dist/cli/azure-route-controller.js');
+    expect(imageScript()).toBe(shipped);
+    expect(pkg.bin['azure-route-controller']).toBe(shipped);
+    // npm test builds it first (tsc's dist/, then the bundle).
+    expect(pkg.scripts['pretest']).toBe('npm run build');
+    expect(pkg.scripts['build']).toMatch(/node scripts\/build\.ts/);
+    // The runtime settings the benchmark measures are read from the Dockerfile, not restated.
+    expect(imageNodeFlags()).toContain('--max-semi-space-size=1');
+    expect(imageNodeFlags()).not.toContain('--enable-source-maps');
+    expect(imageEnvironment()).toEqual({ MALLOC_ARENA_MAX: '1' });
+  });
+
+  it('has only ASCII characters, and a source map beside it', { timeout: 60_000 }, () => {
+    const text = readFileSync(ensureBundle(), 'utf8');
+    expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(/[\u0080-\uffff]/.exec(text)).toBeNull();
+    expect(text).toMatch(/\/\/# sourceMappingURL=azure-route-controller\.js\.map\s*$/);
+    const map = JSON.parse(readFileSync(`${CLI_ENTRY}.map`, 'utf8')) as { sources: string[] };
+    expect(map.sources).toContain('../../src/cli/main.ts');
+  });
+
+  it('runs on its own: --version and the demo, from outside the repository', { timeout: 60_000 }, () => {
+    const run = (args: string[]) =>
+      execFileSync(process.execPath, [ensureBundle(), ...args], {
+        cwd: '/',
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+        encoding: 'utf8',
+      });
+    expect(run(['--version'])).toMatch(/^\d+\.\d+\.\d+ \(commit ([0-9a-f]+|unknown)\)\n$/);
+    const report = JSON.parse(run(['demo', '-o', 'json'])) as { exitCode: number };
+    expect(report.exitCode).toBe(0);
+  });
+});

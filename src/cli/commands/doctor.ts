@@ -8,18 +8,13 @@ import { gatherWorld } from '../../doctor/gather.ts';
 import { diagnose, renderDoctorJson, renderDoctorText } from '../../doctor/report.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { createClusterReader } from '../../kube/leases.ts';
-import { createLogger } from '../logger.ts';
 import type { CliIo } from '../program.ts';
+import { prepareCommand } from './setup.ts';
 
 export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<number> {
-  const config = loadDoctorConfig(flags, io.environment);
-  const logger = createLogger(config.logLevel, {
-    pretty: io.stderr.isTTY === true,
-    format: config.logFormat,
-  });
-  for (const warning of config.warnings) logger.warn(warning);
-
-  const cluster = createClusterReader(loadKubeConfig(config.kubeconfigSearch));
+  const loaded = loadDoctorConfig(flags, io.environment);
+  const cluster = createClusterReader(loadKubeConfig(loaded.kubeconfigSearch));
+  const { config, logger } = await prepareCommand(loaded, io);
   let credential;
   try {
     credential = createCredential(config.azure.credential, config.azure.authorityHost);

@@ -1,26 +1,16 @@
-import { resolveCloudEndpoints } from '../../azure/clouds.ts';
 import { createCredential } from '../../azure/credentials.ts';
 import { loadRunConfig, type RunFlags } from '../../config/run.ts';
 import { startController } from '../../controller/controller.ts';
 import { realTimers } from '../../support/timers.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
-import { createLogger } from '../logger.ts';
 import type { CliIo } from '../program.ts';
+import { prepareCommand } from './setup.ts';
 
 /** `run`: the long-running controller. Resolves with exit code 0 after a graceful shutdown on SIGTERM/SIGINT. */
 export async function runCommand(flags: RunFlags, io: CliIo): Promise<number> {
   const loaded = loadRunConfig(flags, io.environment);
-  const logger = createLogger(loaded.logLevel, {
-    pretty: io.stderr.isTTY === true,
-    format: loaded.logFormat,
-  });
-  for (const warning of loaded.warnings) logger.warn(warning);
-  if (loaded.ignoredKeys.length > 0) {
-    logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');
-  }
   const kubeConfig = loadKubeConfig(loaded.kubeconfigSearch);
-  // Azure Stack Hub (and any "resourceManagerEndpoint"): the token audience and authority come from its metadata.
-  const config = { ...loaded, azure: await resolveCloudEndpoints(loaded.azure) };
+  const { config, logger } = await prepareCommand(loaded, io);
   const credential = createCredential(config.azure.credential, config.azure.authorityHost);
   logger.info(
     {

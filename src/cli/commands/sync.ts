@@ -1,4 +1,3 @@
-import { resolveCloudEndpoints } from '../../azure/clouds.ts';
 import { createCredential } from '../../azure/credentials.ts';
 import { createRouteTableStore } from '../../azure/store.ts';
 import { loadSyncConfig, type SyncFlags } from '../../config/load.ts';
@@ -7,9 +6,9 @@ import { reconcile } from '../../controller/reconcile.ts';
 import { realTimers } from '../../support/timers.ts';
 import type { SyncReport } from '../../controller/report.ts';
 import { createKubeClient, loadKubeConfig } from '../../kube/client.ts';
-import { createLogger } from '../logger.ts';
 import { renderJson, renderText } from '../output.ts';
 import type { CliIo } from '../program.ts';
+import { prepareCommand } from './setup.ts';
 
 export async function syncRoutesCommand(flags: SyncFlags, io: CliIo): Promise<number> {
   const config = loadSyncConfig(flags, io.environment);
@@ -35,18 +34,9 @@ export async function syncRoutes(
   io: CliIo,
   options: { includeRoutes?: boolean } = {},
 ): Promise<SyncReport> {
-  const logger = createLogger(loaded.logLevel, {
-    pretty: io.stderr.isTTY === true,
-    format: loaded.logFormat,
-  });
-  for (const warning of loaded.warnings) logger.warn(warning);
-  if (loaded.ignoredKeys.length > 0) {
-    logger.debug({ keys: loaded.ignoredKeys }, 'azure.json keys that do not apply to routes are ignored');
-  }
-
-  const kube = createKubeClient(loadKubeConfig(loaded.kubeconfigSearch), logger.child({ component: 'kube' }));
-  // Azure Stack Hub (and any "resourceManagerEndpoint"): the token audience and authority come from its metadata.
-  const config: SyncConfig = { ...loaded, azure: await resolveCloudEndpoints(loaded.azure) };
+  const kubeConfig = loadKubeConfig(loaded.kubeconfigSearch);
+  const { config, logger } = await prepareCommand(loaded, io);
+  const kube = createKubeClient(kubeConfig, logger.child({ component: 'kube' }));
   const credential = createCredential(config.azure.credential, config.azure.authorityHost);
   const store = createRouteTableStore(config.azure, credential, {
     logger: logger.child({ component: 'azure' }),

@@ -147,6 +147,7 @@ function createReconciler(config: RunConfig, deps: ControllerDeps, parts: Reconc
         routeTables: config.azure.routeTables,
         dryRun: false,
         createRouteTable: false,
+        settleTimeoutMs: config.azure.settleTimeoutMs,
         maxWriteAttempts: config.maxWriteAttempts,
         allowEmptyNodeList: config.allowEmptyNodeList,
         nodeConditions: config.nodeConditions,

@@ -137,6 +137,7 @@ const STATES = [
 ] as const;
 const SKIP_REASONS = [
   'NoPodCIDR',
+  'UnmanagedNode',
   'InvalidPodCIDR',
   'HostBitsSet',
   'OutsideClusterCIDR',

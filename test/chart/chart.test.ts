@@ -50,6 +50,7 @@ interface Container {
 interface Volume {
   name: string;
   secret?: { secretName: string };
+  hostPath?: { path: string; type?: string };
   projected?: { sources: { serviceAccountToken?: { audience: string; path: string } }[] };
   emptyDir?: object;
 }
@@ -243,6 +244,11 @@ const VARIANTS = {
       },
     },
     syncJob: { enabled: true, mode: 'cronjob' },
+  },
+  azureJsonHostPath: {
+    ...REQUIRED,
+    azure: { identity: { type: 'azureJsonHostPath' } },
+    syncJob: { enabled: true },
   },
   single: {
     ...REQUIRED,
@@ -668,6 +674,20 @@ describe('the Azure identity', () => {
     }
   });
 
+  it("azureJsonHostPath: the node's /etc/kubernetes/azure.json mounted read-only as a file and passed as --cloud-config", () => {
+    const templates = podTemplates(rendered.azureJsonHostPath);
+    expect(templates.length).toBe(2); // the Deployment and the sync Job
+    for (const t of templates) {
+      const c = t.spec.containers[0]!;
+      const volume = t.spec.volumes?.find((v) => v.hostPath !== undefined);
+      expect(volume?.hostPath).toEqual({ path: '/etc/kubernetes/azure.json', type: 'File' });
+      const mount = c.volumeMounts?.find((m) => m.name === volume?.name);
+      expect(mount?.readOnly).toBe(true);
+      expect(argValues(c.args, '--cloud-config')).toEqual([mount?.mountPath]);
+      expect((c.env ?? []).filter((e) => e.name.startsWith('AZURE_'))).toEqual([]);
+    }
+  });
+
   it('never puts a secret value into an env value, an argument or a ConfigMap', async () => {
     // The schema has no place for a secret: the keys a user might reach for are rejected, without echoing the value.
     for (const key of [
@@ -772,6 +792,15 @@ describe('invalid values', () => {
       /replicaCount: Invalid type\. Expected: integer, given: string/,
     ],
     ['a value outside its enum', { azure: { identity: { type: 'password' } } }, /azure\.identity\.type/],
+    [
+      'a relative azure.json host path',
+      {
+        azure: {
+          identity: { type: 'azureJsonHostPath', azureJson: { hostPath: 'etc/kubernetes/azure.json' } },
+        },
+      },
+      /azure\.identity\.azureJson\.hostPath: Does not match pattern/,
+    ],
     ['a malformed duration', { controller: { resyncPeriod: '1 minute' } }, /controller\.resyncPeriod/],
     ['no clusterCIDRs (the defaults alone)', {}, /clusterCIDRs: Array must have at least 1 items/],
     ['an empty clusterCIDRs', { clusterCIDRs: [] }, /clusterCIDRs: Array must have at least 1 items/],

@@ -55,7 +55,7 @@ const EVERYTHING = {
       tenantId: TENANT,
       workloadIdentity: { webhook: false, tokenExpirationSeconds: 7200 },
       servicePrincipal: { existingSecret: 'unused-sp', clientSecretKey: 'secret' },
-      azureJson: { existingSecret: 'unused-json', key: 'cloud.json' },
+      azureJson: { existingSecret: 'unused-json', key: 'cloud.json', hostPath: '/etc/unused/azure.json' },
     },
   },
   clusterCIDRs: ['10.200.0.0/16', 'fd00:10:200::/56'],

@@ -121,6 +121,11 @@ network, but only the pod IP on the host network, so /metrics is not served on e
 {{- printf "%s:%s" $host (include "azure-route-controller.port" .) }}
 {{- end }}
 
+{{/* "true" when the identity (and the table defaults) come from an azure.json: a Secret's or the node's file. */}}
+{{- define "azure-route-controller.fromAzureJson" -}}
+{{- if or (eq .Values.azure.identity.type "azureJsonSecret") (eq .Values.azure.identity.type "azureJsonHostPath") }}true{{- end }}
+{{- end }}
+
 {{/* Where an azure.json from azure.identity.azureJson is mounted. */}}
 {{- define "azure-route-controller.azureJsonDir" -}}/etc/azure-route-controller{{- end }}
 
@@ -160,7 +165,7 @@ fails the render with one clear message.
 {{- fail "azure.identity.type=azureJsonSecret needs azure.identity.azureJson.existingSecret: an existing Secret holding the azure.json under azure.identity.azureJson.key" }}
 {{- end }}
 {{- end }}
-{{- if and .Values.syncJob.enabled .Values.syncJob.createRouteTable (not .Values.azure.location) (ne $id.type "azureJsonSecret") }}
+{{- if and .Values.syncJob.enabled .Values.syncJob.createRouteTable (not .Values.azure.location) (not (include "azure-route-controller.fromAzureJson" .)) }}
 {{- fail "syncJob.createRouteTable needs azure.location: the region of the new route table" }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
@@ -184,9 +189,9 @@ routeTableName, resourceGroup and subscriptionId may supply them, so only the fo
 */}}
 {{- define "azure-route-controller.validateRouteTables" -}}
 {{- $az := .Values.azure }}
-{{- $fromAzureJson := eq $az.identity.type "azureJsonSecret" }}
+{{- $fromAzureJson := include "azure-route-controller.fromAzureJson" . }}
 {{- if and (not $az.routeTables) (not $fromAzureJson) }}
-{{- fail "azure.routeTables is empty: list the route table(s) to manage, e.g. --set 'azure.routeTables={kubernetes-routes}' (NAME, RG/NAME or a full resource ID); only with azure.identity.type=azureJsonSecret may the azure.json's routeTableName supply it" }}
+{{- fail "azure.routeTables is empty: list the route table(s) to manage, e.g. --set 'azure.routeTables={kubernetes-routes}' (NAME, RG/NAME or a full resource ID); only with azure.identity.type=azureJsonSecret or azureJsonHostPath may the azure.json's routeTableName supply it" }}
 {{- end }}
 {{- $name := "[A-Za-z0-9]([-A-Za-z0-9_.]{0,78}[A-Za-z0-9_])?" }}
 {{- $rg := "[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]" }}
@@ -216,7 +221,7 @@ test/chart checks every rendered argument against buildProgram().
 {{- define "azure-route-controller.commonArgs" -}}
 {{- $az := .Values.azure }}
 {{- $c := .Values.controller }}
-{{- if eq $az.identity.type "azureJsonSecret" }}
+{{- if include "azure-route-controller.fromAzureJson" . }}
 - {{ printf "--cloud-config=%s/azure.json" (include "azure-route-controller.azureJsonDir" .) | quote }}
 {{- end }}
 {{- with $az.cloud }}
@@ -311,6 +316,11 @@ misconfiguration fails with that credential's error instead of falling through t
     items:
       - key: {{ $id.azureJson.key | quote }}
         path: azure.json
+{{- else if eq $id.type "azureJsonHostPath" }}
+- name: azure-json
+  hostPath:
+    path: {{ $id.azureJson.hostPath | quote }}
+    type: File
 {{- end }}
 {{- if and (eq $id.type "workloadIdentity") (not $id.workloadIdentity.webhook) }}
 - name: azure-identity-token
@@ -334,6 +344,10 @@ misconfiguration fails with that credential's error instead of falling through t
 {{- if eq $id.type "azureJsonSecret" }}
 - name: azure-json
   mountPath: {{ include "azure-route-controller.azureJsonDir" . }}
+  readOnly: true
+{{- else if eq $id.type "azureJsonHostPath" }}
+- name: azure-json
+  mountPath: {{ printf "%s/azure.json" (include "azure-route-controller.azureJsonDir" .) }}
   readOnly: true
 {{- end }}
 {{- if and (eq $id.type "workloadIdentity") (not $id.workloadIdentity.webhook) }}

@@ -4,8 +4,6 @@ import { CLOUDS, LOG_FORMATS, LOG_LEVELS, type Environment, type SyncFlags } fro
 import { parseBooleanFlag, type DoctorFlags, type RunFlags } from '../config/run.ts';
 import { buildInfo, versionLine } from '../support/build-info.ts';
 import { describeFailure, failureJson, wantsJson } from './failure.ts';
-import { demoCommand } from './commands/demo.ts';
-import { syncRoutesCommand } from './commands/sync.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, pending: 3 } as const;
 
@@ -126,7 +124,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('-o, --output <format>', 'stdout format').choices(['text', 'json']).default('text'))
     .option('--create-route-table', 'create a missing route table in --location')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (flags: SyncFlags) => setExit(await syncRoutesCommand(flags, io)));
+    .action(async (flags: SyncFlags) => {
+      // Each command is loaded on use: in the bundle, a command's modules are evaluated only when it runs (ADR 8).
+      const { syncRoutesCommand } = await import('./commands/sync.ts');
+      setExit(await syncRoutesCommand(flags, io));
+    });
   sync.exitOverride();
 
   addCommonOptions(
@@ -224,7 +226,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(
       new Option('--log-level <level>', 'log level; logs go to stderr').choices(LOG_LEVELS).default('warn'),
     )
-    .action(async (flags: { output: string; logLevel: string }) => setExit(await demoCommand(flags, io)))
+    .action(async (flags: { output: string; logLevel: string }) => {
+      // The simulators are loaded only for the demo.
+      const { demoCommand } = await import('./commands/demo.ts');
+      setExit(await demoCommand(flags, io));
+    })
     .exitOverride();
 
   program

@@ -334,76 +334,83 @@ function duplicateMessage(claim: Claim, others: readonly string[]): string {
 
 // ---- the whole ------------------------------------------------------------------------------------------
 
-/**
- * The desired routes for a set of nodes. Pure and deterministic: the output is sorted by node name, then
- * CIDR, whatever the order of the input.
- *
- * No route may capture another node's traffic (DESIGN 2.3). A pod CIDR that equals or contains a cluster
- * range (CoversClusterCIDR), or is broader than the node mask size (PrefixTooBroad), is refused on its own.
- * Equal claims are DuplicatePodCIDR on every claimant, and their prefix is frozen, as before. Claims that
- * overlap without being equal are settled by refuseOverlaps: the one already in place (per `inPlace`; without
- * it, none is), else the older node's, stands, and the others are refused as OverlappingPodCIDR, naming it.
- *
- * A refused overlapping claim is deliberately NOT frozen: it is not desired, so an existing route of ours for
- * it is deleted by the planner. That route nests in (or contains) a route that stands, so leaving it would
- * keep capturing that node's traffic (a more specific /25 wins over the /24 it sits in; a /23 around a /24
- * takes the rest of the /23). Only claims that stand can be frozen, so frozen and desired prefixes never
- * overlap either.
- */
-export function desiredRoutes(
-  nodes: readonly NodeInfo[],
-  config: PlannerConfig,
-  inPlace?: InPlaceTest,
-): DesiredState {
-  const sortedNodes = [...nodes].sort((a, b) => compareText(a.name, b.name) || compareText(a.uid, b.uid));
-  const rules = claimRules(config);
-  const skipped: SkippedNode[] = [];
-  const claims: Claim[] = [];
+/** Step 1 over every node: the claims that pass alone, the refusals, and the prefixes of unmanaged nodes. */
+interface Collected {
+  readonly claims: Claim[];
+  readonly skipped: SkippedNode[];
+  readonly unmanagedPrefixes: string[];
+}
 
-  const unmanagedPrefixes: string[] = [];
+function collectClaims(sortedNodes: readonly NodeInfo[], rules: ClaimRules): Collected {
+  const collected: Collected = { claims: [], skipped: [], unmanagedPrefixes: [] };
   for (const node of sortedNodes) {
     const podCidrs = nodePodCidrs(node);
     if (node.unmanaged === true) {
       // Not an Azure VM: no route of ours, and a route someone made for its range (to a VPN gateway, say) lies
       // inside the cluster range but is not ours to delete, so its prefixes are frozen.
-      skipped.push(unmanagedNode(node));
+      collected.skipped.push(unmanagedNode(node));
       for (const raw of podCidrs) {
         const parsed = parsePodCidr(raw);
-        if (parsed.ok) unmanagedPrefixes.push(parsed.cidr);
+        if (parsed.ok) collected.unmanagedPrefixes.push(parsed.cidr);
       }
       continue;
     }
-    if (podCidrs.length === 0) skipped.push(noPodCidr(node));
-    const seen = new Set<string>();
-    for (const raw of podCidrs) {
-      const parsed = parsePodCidr(raw);
-      // A CIDR a node lists twice (in two spellings, perhaps) is one claim, and at most one refusal.
-      if (parsed.ok && seen.has(parsed.cidr)) continue;
-      if (parsed.ok) seen.add(parsed.cidr);
-      const judged = judgePodCidr(node, raw, parsed, rules);
-      if ('reason' in judged) skipped.push(judged);
-      else claims.push(judged);
-    }
+    if (podCidrs.length === 0) collected.skipped.push(noPodCidr(node));
+    collectNodeClaims(node, podCidrs, rules, collected);
   }
+  return collected;
+}
 
-  const addressCache = new Map<NodeInfo, NodeAddresses>();
-  const addressesOf = (node: NodeInfo): NodeAddresses => {
-    let addresses = addressCache.get(node);
+function collectNodeClaims(
+  node: NodeInfo,
+  podCidrs: readonly string[],
+  rules: ClaimRules,
+  collected: Collected,
+): void {
+  const seen = new Set<string>();
+  for (const raw of podCidrs) {
+    const parsed = parsePodCidr(raw);
+    // A CIDR a node lists twice (in two spellings, perhaps) is one claim, and at most one refusal.
+    if (parsed.ok && seen.has(parsed.cidr)) continue;
+    if (parsed.ok) seen.add(parsed.cidr);
+    const judged = judgePodCidr(node, raw, parsed, rules);
+    if ('reason' in judged) collected.skipped.push(judged);
+    else collected.claims.push(judged);
+  }
+}
+
+/** Each node's addresses, parsed once however many of its claims ask. */
+function addressLookup(): (node: NodeInfo) => NodeAddresses {
+  const cache = new Map<NodeInfo, NodeAddresses>();
+  return (node) => {
+    let addresses = cache.get(node);
     if (!addresses) {
       addresses = nodeAddresses(node);
-      addressCache.set(node, addresses);
+      cache.set(node, addresses);
     }
     return addresses;
   };
-  const isInPlace = (claim: Claim): boolean => {
+}
+
+function inPlaceTest(
+  inPlace: InPlaceTest | undefined,
+  addressesOf: (node: NodeInfo) => NodeAddresses,
+): (claim: Claim) => boolean {
+  return (claim) => {
     const nextHop = inPlace ? addressesOf(claim.node).usable.get(claim.family) : undefined;
     return nextHop !== undefined && inPlace!(claim.cidr, nextHop);
   };
-  const claimed = groupClaims(claims, isInPlace);
-  const refused = refuseOverlaps(claimed, rules);
+}
 
+/** Step 3: each claim becomes a route, or a refusal (frozen when its prefix may still hold a route we keep). */
+function settleClaims(
+  claimed: readonly Claimed[],
+  refused: ReadonlyMap<string, Claimed>,
+  addressesOf: (node: NodeInfo) => NodeAddresses,
+  skipped: SkippedNode[],
+  frozen: Set<string>,
+): DesiredRoute[] {
   const routes: DesiredRoute[] = [];
-  const frozen = new Set<string>();
   for (const group of claimed) {
     const winner = refused.get(group.cidr);
     for (const claim of group.claims) {
@@ -435,6 +442,40 @@ export function desiredRoutes(
       });
     }
   }
+  return routes;
+}
+
+/**
+ * The desired routes for a set of nodes. Pure and deterministic: the output is sorted by node name, then
+ * CIDR, whatever the order of the input.
+ *
+ * No route may capture another node's traffic (DESIGN 2.3). A pod CIDR that equals or contains a cluster
+ * range (CoversClusterCIDR), or is broader than the node mask size (PrefixTooBroad), is refused on its own.
+ * Equal claims are DuplicatePodCIDR on every claimant, and their prefix is frozen, as before. Claims that
+ * overlap without being equal are settled by refuseOverlaps: the one already in place (per `inPlace`; without
+ * it, none is), else the older node's, stands, and the others are refused as OverlappingPodCIDR, naming it.
+ *
+ * A refused overlapping claim is deliberately NOT frozen: it is not desired, so an existing route of ours for
+ * it is deleted by the planner. That route nests in (or contains) a route that stands, so leaving it would
+ * keep capturing that node's traffic (a more specific /25 wins over the /24 it sits in; a /23 around a /24
+ * takes the rest of the /23). Only claims that stand can be frozen, so frozen and desired prefixes never
+ * overlap either.
+ */
+export function desiredRoutes(
+  nodes: readonly NodeInfo[],
+  config: PlannerConfig,
+  inPlace?: InPlaceTest,
+): DesiredState {
+  const sortedNodes = [...nodes].sort((a, b) => compareText(a.name, b.name) || compareText(a.uid, b.uid));
+  const rules = claimRules(config);
+  const { claims, skipped, unmanagedPrefixes } = collectClaims(sortedNodes, rules);
+
+  const addressesOf = addressLookup();
+  const claimed = groupClaims(claims, inPlaceTest(inPlace, addressesOf));
+  const refused = refuseOverlaps(claimed, rules);
+
+  const frozen = new Set<string>();
+  const routes = settleClaims(claimed, refused, addressesOf, skipped, frozen);
 
   for (const prefix of unmanagedPrefixes) frozen.add(prefix);
   routes.sort((a, b) => compareText(a.node, b.node) || compareText(a.cidr, b.cidr));

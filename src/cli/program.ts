@@ -108,6 +108,15 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
+  addSyncRoutesCommand(program, io, setExit);
+  addRunCommand(program, io, setExit);
+  addDoctorCommand(program, io, setExit);
+  addDemoCommand(program, io, setExit);
+  addVersionCommand(program, io, setExit);
+  return program;
+}
+
+function addSyncRoutesCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const sync = addCommonOptions(
     program
       .command('sync-routes')
@@ -130,7 +139,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(await syncRoutesCommand(flags, io));
     });
   sync.exitOverride();
+}
 
+function addRunCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   addCommonOptions(
     program
       .command('run')
@@ -189,7 +200,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(await runCommand(flags, io));
     })
     .exitOverride();
+}
 
+function addDoctorCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   addCommonOptions(
     program
       .command('doctor')
@@ -216,7 +229,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(await doctorCommand(flags, io));
     })
     .exitOverride();
+}
 
+function addDemoCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('demo')
     .description(
@@ -232,7 +247,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(await demoCommand(flags, io));
     })
     .exitOverride();
+}
 
+function addVersionCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('version')
     .description('Print the version and the commit it was built from')
@@ -247,8 +264,6 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(EXIT.ok);
     })
     .exitOverride();
-
-  return program;
 }
 
 /** Runs the CLI and resolves with the exit code. Never throws for a user's mistake. */

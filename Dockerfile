@@ -48,10 +48,12 @@ LABEL org.opencontainers.image.title="azure-route-controller" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
-# One malloc arena instead of one per thread (V8's and libuv's threads each get one by default): less RSS kept
-# in per-thread free lists, measured in BENCHMARKS.md ("Memory side by side"). The benchmark and the soak
-# read this line and run with it.
+# glibc malloc, tuned by measurement (ADR 8, BENCHMARKS.md "Memory side by side"): one arena instead of one per
+# thread, and blocks of 16 KiB and more (V8's parser and compiler zones) straight from mmap, so they go back to
+# the system when freed instead of staying in the arena. The benchmark and the soak read these lines and run with
+# them.
 ENV MALLOC_ARENA_MAX=1
+ENV MALLOC_MMAP_THRESHOLD_=16384
 # The CLI is one bundled file (ADR 8) that loads nothing from node_modules, so the image carries no node_modules:
 # the bundle, the commit stamp beside it (dist/build-info.json, for --version), and package.json, which the
 # bundle reads (../../package.json, its version) at start-up.

@@ -5,7 +5,15 @@
 // file-backed memory from /proc; heap, heap spaces and external memory from the controller's /metrics.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BUNDLE_ENTRY, REPO_ROOT, beforeEntry, imageEntry, type Entry } from '../lib/controller.ts';
+import {
+  BUNDLE_ENTRY,
+  REPO_ROOT,
+  beforeEntry,
+  imageEntry,
+  imageEnvironment,
+  imageNodeFlags,
+  type Entry,
+} from '../lib/controller.ts';
 import type { AzureProfile } from '../lib/world.ts';
 import { coldStart, type ColdStartResult } from './cold-start.ts';
 
@@ -58,12 +66,22 @@ export function variants(): { kind: string; entry: Entry }[] {
       }),
     },
     {
-      kind: 'split chunks (esbuild --splitting) + semi-space 1 MiB + MALLOC_ARENA_MAX=1',
+      kind: "split chunks (esbuild --splitting), the image's flags and environment",
       entry: bundle(
-        'MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 dist/cli-split/azure-route-controller.js',
-        ['--max-semi-space-size=1'],
-        { MALLOC_ARENA_MAX: '1' },
+        `${Object.entries(imageEnvironment())
+          .map(([k, v]) => `${k}=${v} `)
+          .join('')}node ${imageNodeFlags().join(' ')} dist/cli-split/azure-route-controller.js`,
+        imageNodeFlags(),
+        imageEnvironment(),
         SPLIT_ENTRY,
+      ),
+    },
+    {
+      kind: 'bundle + semi-space 1 MiB + MALLOC_ARENA_MAX=1 + MALLOC_MMAP_THRESHOLD_=16384',
+      entry: bundle(
+        'MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=16384 node --max-semi-space-size=1 (bundle)',
+        ['--max-semi-space-size=1'],
+        { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '16384' },
       ),
     },
     {

@@ -24,7 +24,7 @@ describe('the bundled CLI', () => {
     // The runtime settings the benchmark measures are read from the Dockerfile, not restated.
     expect(imageNodeFlags()).toContain('--max-semi-space-size=1');
     expect(imageNodeFlags()).not.toContain('--enable-source-maps');
-    expect(imageEnvironment()).toEqual({ MALLOC_ARENA_MAX: '1' });
+    expect(imageEnvironment()).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '16384' });
   });
 
   it('has only ASCII characters, and a source map beside it', { timeout: 60_000 }, () => {

@@ -91,23 +91,50 @@ const TERMINAL_STATES = new Set(['succeeded', 'failed', 'canceled']);
 const OBSERVER_POLICY_NAME = 'azureRouteControllerObserverPolicy';
 const PLAIN_HTTP_AUTH_POLICY_NAME = 'azureRouteControllerLoopbackAuthPolicy';
 
+/** What every step of the store shares: the configuration, the SDK clients and the error bodies seen. */
+interface StoreContext {
+  readonly config: AzureConfig;
+  readonly credential: TokenCredential;
+  readonly guardedCredential: TokenCredential;
+  readonly options: RouteTableStoreOptions;
+  readonly log: Logger;
+  readonly scopes: string[];
+  // The SDK keeps Azure's error body only for some failures (not for the PUT of an LRO); the observer
+  // remembers the last error body per request so messages can use the inner error codes.
+  readonly errorBodies: WeakMap<object, unknown>;
+  readonly clients: Map<string, NetworkManagementClient>;
+  // One HTTP client for the SDK's requests and our operation polls, so they share sockets.
+  readonly httpClient: HttpClient;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
 export function createRouteTableStore(
   config: AzureConfig,
   credential: TokenCredential,
   options: RouteTableStoreOptions,
 ): RouteTableStore {
-  const log = options.logger;
-  const scopes = [config.tokenScope];
-  // The SDK keeps Azure's error body only for some failures (not for the PUT of an LRO); the observer
-  // remembers the last error body per request so messages can use the inner error codes.
-  const errorBodies = new WeakMap<object, unknown>();
-  const clients = new Map<string, NetworkManagementClient>();
-  // One HTTP client for the SDK's requests and our operation polls, so they share sockets.
-  const httpClient: HttpClient = createDefaultHttpClient();
-  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }));
+  const ctx: StoreContext = {
+    config,
+    credential,
+    guardedCredential: guardCredential(config, credential),
+    options,
+    log: options.logger,
+    scopes: [config.tokenScope],
+    errorBodies: new WeakMap<object, unknown>(),
+    clients: new Map<string, NetworkManagementClient>(),
+    httpClient: createDefaultHttpClient(),
+    sleep: options.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal })),
+  };
+  return {
+    read: (ref, signal) => readTable(ctx, ref, signal),
+    write: (snapshot, changes, signal) => writeTable(ctx, snapshot, changes, signal),
+    create: (ref, location, signal, tags) => createTable(ctx, ref, location, signal, tags),
+  };
+}
 
-  // Every token request goes through here, so a failing identity always surfaces as kind 'Credential'.
-  const guardedCredential: TokenCredential = {
+/** Every token request goes through here, so a failing identity always surfaces as kind 'Credential'. */
+function guardCredential(config: AzureConfig, credential: TokenCredential): TokenCredential {
+  return {
     getToken: async (tokenScopes: string | string[], tokenOptions?: GetTokenOptions) => {
       try {
         return await credential.getToken(tokenScopes, tokenOptions);
@@ -117,214 +144,249 @@ export function createRouteTableStore(
       }
     },
   };
+}
 
-  function clientFor(subscriptionId: string): NetworkManagementClient {
-    const existing = clients.get(subscriptionId);
-    if (existing) return existing;
-    const client = new NetworkManagementClient(guardedCredential, subscriptionId, {
-      endpoint: config.armEndpoint,
-      httpClient,
-      credentials: { scopes },
-      retryOptions: {
-        maxRetries: options.retry?.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
-        ...(options.retry?.retryDelayInMs !== undefined
-          ? { retryDelayInMs: options.retry.retryDelayInMs }
-          : {}),
-        ...(options.retry?.maxRetryDelayInMs !== undefined
-          ? { maxRetryDelayInMs: options.retry.maxRetryDelayInMs }
-          : {}),
-      },
-      userAgentOptions: { userAgentPrefix: options.userAgentPrefix ?? 'azure-route-controller' },
-      ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
-    });
-    if (config.allowInsecureEndpoint) {
-      // The SDK's bearer policy refuses http:// outright. Only for the loopback simulator, swap it for one
-      // that sends the placeholder token and refuses anything else (see plainHttpAuthPolicy).
-      client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-      client.pipeline.addPolicy(plainHttpAuthPolicy(credential, guardedCredential, scopes));
-    }
-    // After the Retry phase: runs once per attempt, inside the SDK's retry loop.
-    client.pipeline.addPolicy(observerPolicy(log, errorBodies, options.onRequest), { afterPhase: 'Retry' });
-    clients.set(subscriptionId, client);
-    return client;
+function clientFor(ctx: StoreContext, subscriptionId: string): NetworkManagementClient {
+  const existing = ctx.clients.get(subscriptionId);
+  if (existing) return existing;
+  const { config, options } = ctx;
+  const client = new NetworkManagementClient(ctx.guardedCredential, subscriptionId, {
+    endpoint: config.armEndpoint,
+    httpClient: ctx.httpClient,
+    credentials: { scopes: ctx.scopes },
+    retryOptions: {
+      maxRetries: options.retry?.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
+      ...(options.retry?.retryDelayInMs !== undefined
+        ? { retryDelayInMs: options.retry.retryDelayInMs }
+        : {}),
+      ...(options.retry?.maxRetryDelayInMs !== undefined
+        ? { maxRetryDelayInMs: options.retry.maxRetryDelayInMs }
+        : {}),
+    },
+    userAgentOptions: { userAgentPrefix: options.userAgentPrefix ?? 'azure-route-controller' },
+    ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+  });
+  if (config.allowInsecureEndpoint) {
+    // The SDK's bearer policy refuses http:// outright. Only for the loopback simulator, swap it for one
+    // that sends the placeholder token and refuses anything else (see plainHttpAuthPolicy).
+    client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
+    client.pipeline.addPolicy(plainHttpAuthPolicy(ctx.credential, ctx.guardedCredential, ctx.scopes));
   }
+  // After the Retry phase: runs once per attempt, inside the SDK's retry loop.
+  client.pipeline.addPolicy(observerPolicy(ctx.log, ctx.errorBodies, options.onRequest), {
+    afterPhase: 'Retry',
+  });
+  ctx.clients.set(subscriptionId, client);
+  return client;
+}
 
-  /** Runs one operation under the caller's signal and the operation deadline; every failure becomes AzureError. */
-  async function run<T>(
-    operation: string,
-    ref: TableRef,
-    signal: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), config.operationTimeoutMs);
-    timer.unref();
-    const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
-    try {
-      if (signal?.aborted) throw abortedError(operation, ref);
-      return await fn(combined);
-    } catch (err) {
-      if (signal?.aborted) throw abortedError(operation, ref);
-      if (deadline.signal.aborted && (isAbortError(err) || !(err instanceof AzureError))) {
-        throw timeoutError(operation, ref, config.operationTimeoutMs);
-      }
-      const body = isRestError(err) && err.request ? errorBodies.get(err.request) : undefined;
-      throw toAzureError(err, {
-        operation,
-        table: ref,
-        credential: config.credential,
-        authorityHost: config.authorityHost,
-        body,
+/** Runs one operation under the caller's signal and the operation deadline; every failure becomes AzureError. */
+async function runOperation<T>(
+  ctx: StoreContext,
+  operation: string,
+  ref: TableRef,
+  signal: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { config } = ctx;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), config.operationTimeoutMs);
+  timer.unref();
+  const combined = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  try {
+    if (signal?.aborted) throw abortedError(operation, ref);
+    return await fn(combined);
+  } catch (err) {
+    if (signal?.aborted) throw abortedError(operation, ref);
+    if (deadline.signal.aborted && (isAbortError(err) || !(err instanceof AzureError))) {
+      throw timeoutError(operation, ref, config.operationTimeoutMs);
+    }
+    const body = isRestError(err) && err.request ? ctx.errorBodies.get(err.request) : undefined;
+    throw toAzureError(err, {
+      operation,
+      table: ref,
+      credential: config.credential,
+      authorityHost: config.authorityHost,
+      body,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function getTable(ctx: StoreContext, ref: TableRef, signal: AbortSignal): Promise<TableSnapshot> {
+  let etagHeader: string | undefined;
+  const table = await clientFor(ctx, ref.subscriptionId).routeTables.get(ref.resourceGroup, ref.name, {
+    abortSignal: signal,
+    onResponse: (response) => {
+      etagHeader = response.headers.get('etag') ?? undefined;
+    },
+  });
+  return toSnapshot(ref, table, etagHeader);
+}
+
+/** PUT, then wait for the operation; only a Succeeded operation resolves, with the table read back. */
+async function putTable(
+  ctx: StoreContext,
+  ref: TableRef,
+  table: RouteTable,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<TableSnapshot> {
+  const client = clientFor(ctx, ref.subscriptionId);
+  let answer: PutAnswer | undefined;
+  const poller = client.routeTables.createOrUpdate(ref.resourceGroup, ref.name, table, {
+    requestOptions: { headers },
+    abortSignal: signal,
+    onResponse: (response) => {
+      answer = { headers: response.headers, body: response.parsedBody ?? parseJson(response.bodyAsText) };
+    },
+  });
+  // Only the PUT itself: the poller's own polling is what we replace (see the top of this file).
+  await poller.submitted();
+  if (!answer)
+    throw new AzureError({ kind: 'Other', message: `the write of ${describeTable(ref)} gave no answer` });
+  const operationUrl = answer.headers.get('azure-asyncoperation');
+  if (operationUrl === undefined) await awaitProvisioningState(ctx, ref, answer, signal);
+  else await awaitOperation(ctx, client, ref, answer, operationUrl, signal);
+  // The etag is read back after the write, so the snapshot returned guards the next write with Azure's
+  // current etag (the PUT's answer may predate the end of the operation).
+  return getTable(ctx, ref, signal);
+}
+
+interface PutAnswer {
+  readonly headers: HeaderBag;
+  readonly body: unknown;
+}
+
+/** No operation to poll: the table's own provisioningState is the truth, read until it is final. */
+async function awaitProvisioningState(
+  ctx: StoreContext,
+  ref: TableRef,
+  answer: PutAnswer,
+  signal: AbortSignal,
+): Promise<void> {
+  let state = provisioningStateOf(answer.body);
+  for (let quiet = 0; !TERMINAL_STATES.has(state.toLowerCase()); quiet += 1) {
+    await ctx.sleep(
+      pollDelayMs(
+        quiet === 0 ? retryAfterFromHeaders(answer.headers) : undefined,
+        quiet,
+        ctx.config.pollIntervalMs,
+      ),
+      signal,
+    );
+    state = (await getTable(ctx, ref, signal)).provisioningState;
+  }
+  if (state.toLowerCase() !== 'succeeded') {
+    throw operationFailedError(ref, { state: state.toLowerCase() === 'failed' ? 'Failed' : 'Canceled' });
+  }
+}
+
+/** Polls the Azure-AsyncOperation URL, waiting as each answer asks, until the operation ends. */
+async function awaitOperation(
+  ctx: StoreContext,
+  client: NetworkManagementClient,
+  ref: TableRef,
+  answer: PutAnswer,
+  operationUrl: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { config } = ctx;
+  const url = checkedOperationUrl(operationUrl, ref, config.armEndpoint);
+  let retryAfterMs = retryAfterFromHeaders(answer.headers);
+  for (let quiet = 0; ;) {
+    await ctx.sleep(pollDelayMs(retryAfterMs, quiet, config.pollIntervalMs), signal);
+    if (retryAfterMs === undefined) quiet += 1;
+    const poll = await pollOperation(client, ctx.httpClient, url, signal, config.allowInsecureEndpoint);
+    const status = poll.status.toLowerCase();
+    if (status === 'succeeded') return;
+    if (status === 'failed' || status === 'canceled') {
+      throw operationFailedError(ref, {
+        state: status === 'failed' ? 'Failed' : 'Canceled',
+        code: poll.error?.code,
+        message: poll.error?.message,
       });
-    } finally {
-      clearTimeout(timer);
     }
+    retryAfterMs = poll.retryAfterMs;
   }
+}
 
-  async function get(ref: TableRef, signal: AbortSignal): Promise<TableSnapshot> {
-    let etagHeader: string | undefined;
-    const table = await clientFor(ref.subscriptionId).routeTables.get(ref.resourceGroup, ref.name, {
-      abortSignal: signal,
-      onResponse: (response) => {
-        etagHeader = response.headers.get('etag') ?? undefined;
-      },
+async function readTable(
+  ctx: StoreContext,
+  ref: TableRef,
+  signal: AbortSignal | undefined,
+): Promise<TableSnapshot | null> {
+  try {
+    return await runOperation(ctx, 'RouteTables_Get', ref, signal, (s) => getTable(ctx, ref, s));
+  } catch (err) {
+    if (err instanceof AzureError && err.kind === 'NotFound') return null;
+    throw err;
+  }
+}
+
+async function writeTable(
+  ctx: StoreContext,
+  snapshot: TableSnapshot,
+  changes: RouteChanges,
+  signal: AbortSignal | undefined,
+): Promise<TableSnapshot> {
+  const ref = snapshot.ref;
+  if (snapshot.etag === '') {
+    throw new AzureError({
+      kind: 'Other',
+      operation: 'RouteTables_CreateOrUpdate',
+      message: `Azure returned ${describeTable(ref)} without an etag, so it cannot be written safely (If-Match); re-read it`,
     });
-    return toSnapshot(ref, table, etagHeader);
   }
+  const table = applyChanges(snapshot.source as RouteTable, changes);
+  const written = await runOperation(ctx, 'RouteTables_CreateOrUpdate', ref, signal, (s) =>
+    putTable(ctx, ref, table, { 'If-Match': snapshot.etag }, s),
+  );
+  ctx.log.debug(
+    {
+      routeTable: ref.name,
+      etag: written.etag,
+      upserts: changes.upserts.length,
+      deletes: changes.deletes.length,
+    },
+    'route table write succeeded',
+  );
+  return written;
+}
 
-  /** PUT, then wait for the operation; only a Succeeded operation resolves, with the table read back. */
-  async function put(
-    ref: TableRef,
-    table: RouteTable,
-    headers: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<TableSnapshot> {
-    const client = clientFor(ref.subscriptionId);
-    let answer: { headers: HeaderBag; body: unknown } | undefined;
-    const poller = client.routeTables.createOrUpdate(ref.resourceGroup, ref.name, table, {
-      requestOptions: { headers },
-      abortSignal: signal,
-      onResponse: (response) => {
-        answer = { headers: response.headers, body: response.parsedBody ?? parseJson(response.bodyAsText) };
-      },
+async function createTable(
+  ctx: StoreContext,
+  ref: TableRef,
+  location: string,
+  signal: AbortSignal | undefined,
+  tags: Readonly<Record<string, string>> | undefined,
+): Promise<TableSnapshot> {
+  if (location.trim() === '') {
+    throw new AzureError({
+      kind: 'BadRequest',
+      operation: 'RouteTables_CreateOrUpdate',
+      message: `cannot create ${describeTable(ref)} without a region: pass --location (or set azure.json "location")`,
     });
-    // Only the PUT itself: the poller's own polling is what we replace (see the top of this file).
-    await poller.submitted();
-    if (!answer)
-      throw new AzureError({ kind: 'Other', message: `the write of ${describeTable(ref)} gave no answer` });
-    await awaitOperation(client, ref, answer, signal);
-    // The etag is read back after the write, so the snapshot returned guards the next write with Azure's
-    // current etag (the PUT's answer may predate the end of the operation).
-    return get(ref, signal);
   }
-
-  async function awaitOperation(
-    client: NetworkManagementClient,
-    ref: TableRef,
-    answer: { headers: HeaderBag; body: unknown },
-    signal: AbortSignal,
-  ): Promise<void> {
-    const operationUrl = answer.headers.get('azure-asyncoperation');
-    if (operationUrl === undefined) {
-      // No operation to poll: the table's own provisioningState is the truth, read until it is final.
-      let state = provisioningStateOf(answer.body);
-      for (let quiet = 0; !TERMINAL_STATES.has(state.toLowerCase()); quiet += 1) {
-        await sleep(
-          pollDelayMs(
-            quiet === 0 ? retryAfterFromHeaders(answer.headers) : undefined,
-            quiet,
-            config.pollIntervalMs,
-          ),
-          signal,
-        );
-        state = (await get(ref, signal)).provisioningState;
-      }
-      if (state.toLowerCase() !== 'succeeded') {
-        throw operationFailedError(ref, { state: state.toLowerCase() === 'failed' ? 'Failed' : 'Canceled' });
-      }
-      return;
+  try {
+    return await runOperation(ctx, 'RouteTables_CreateOrUpdate', ref, signal, (s) =>
+      putTable(
+        ctx,
+        ref,
+        { location, routes: [], ...(tags && Object.keys(tags).length > 0 ? { tags: { ...tags } } : {}) },
+        { 'If-None-Match': '*' },
+        s,
+      ),
+    );
+  } catch (err) {
+    if (err instanceof AzureError && err.kind === 'PreconditionFailed') {
+      throw err.withMessage(
+        `${describeTable(ref)} already exists (412 on If-None-Match: *, someone else created it meanwhile); read it instead of creating it`,
+      );
     }
-    const url = checkedOperationUrl(operationUrl, ref, config.armEndpoint);
-    let retryAfterMs = retryAfterFromHeaders(answer.headers);
-    for (let quiet = 0; ;) {
-      await sleep(pollDelayMs(retryAfterMs, quiet, config.pollIntervalMs), signal);
-      if (retryAfterMs === undefined) quiet += 1;
-      const poll = await pollOperation(client, httpClient, url, signal, config.allowInsecureEndpoint);
-      const status = poll.status.toLowerCase();
-      if (status === 'succeeded') return;
-      if (status === 'failed' || status === 'canceled') {
-        throw operationFailedError(ref, {
-          state: status === 'failed' ? 'Failed' : 'Canceled',
-          code: poll.error?.code,
-          message: poll.error?.message,
-        });
-      }
-      retryAfterMs = poll.retryAfterMs;
-    }
+    throw err;
   }
-
-  return {
-    async read(ref, signal) {
-      try {
-        return await run('RouteTables_Get', ref, signal, (s) => get(ref, s));
-      } catch (err) {
-        if (err instanceof AzureError && err.kind === 'NotFound') return null;
-        throw err;
-      }
-    },
-
-    async write(snapshot, changes, signal) {
-      const ref = snapshot.ref;
-      if (snapshot.etag === '') {
-        throw new AzureError({
-          kind: 'Other',
-          operation: 'RouteTables_CreateOrUpdate',
-          message: `Azure returned ${describeTable(ref)} without an etag, so it cannot be written safely (If-Match); re-read it`,
-        });
-      }
-      const table = applyChanges(snapshot.source as RouteTable, changes);
-      const written = await run('RouteTables_CreateOrUpdate', ref, signal, (s) =>
-        put(ref, table, { 'If-Match': snapshot.etag }, s),
-      );
-      log.debug(
-        {
-          routeTable: ref.name,
-          etag: written.etag,
-          upserts: changes.upserts.length,
-          deletes: changes.deletes.length,
-        },
-        'route table write succeeded',
-      );
-      return written;
-    },
-
-    async create(ref, location, signal, tags) {
-      if (location.trim() === '') {
-        throw new AzureError({
-          kind: 'BadRequest',
-          operation: 'RouteTables_CreateOrUpdate',
-          message: `cannot create ${describeTable(ref)} without a region: pass --location (or set azure.json "location")`,
-        });
-      }
-      try {
-        return await run('RouteTables_CreateOrUpdate', ref, signal, (s) =>
-          put(
-            ref,
-            { location, routes: [], ...(tags && Object.keys(tags).length > 0 ? { tags: { ...tags } } : {}) },
-            { 'If-None-Match': '*' },
-            s,
-          ),
-        );
-      } catch (err) {
-        if (err instanceof AzureError && err.kind === 'PreconditionFailed') {
-          throw err.withMessage(
-            `${describeTable(ref)} already exists (412 on If-None-Match: *, someone else created it meanwhile); read it instead of creating it`,
-          );
-        }
-        throw err;
-      }
-    },
-  };
 }
 
 /** A token is sent only back to the Resource Manager endpoint, wherever the header points. */

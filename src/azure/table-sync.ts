@@ -95,10 +95,7 @@ class PlanFailure {
 export async function syncTable<P extends TablePlanLike>(
   args: SyncTableArgs<P>,
 ): Promise<TableSyncResult<P>> {
-  const { ref, signal } = args;
-  const log = args.logger;
   const random = args.random ?? Math.random;
-  const backoff = args.backoff ?? DEFAULT_BACKOFF;
   const maxAttempts = Math.max(1, Math.floor(args.maxAttempts));
   const state: LoopState<P> = {
     attempts: 0,
@@ -109,81 +106,12 @@ export async function syncTable<P extends TablePlanLike>(
     plan: undefined,
     rejected: new Map(),
     refusalRounds: 0,
+    backoffs: 0,
   };
-  let backoffs = 0;
-
-  const result = (extra: { written?: boolean; error?: AzureError }): TableSyncResult<P> => ({
-    ref,
-    snapshot: state.snapshot,
-    plan: state.plan,
-    written: extra.written ?? false,
-    attempts: state.attempts,
-    writes: state.writes,
-    settleWaits: state.settleWaits,
-    rejected: state.rejected,
-    ...(extra.error ? { error: extra.error } : {}),
-  });
-
   for (;;) {
     state.attempts += 1;
-    let operation = 'RouteTables_Get';
-    try {
-      if (signal?.aborted) return result({ error: abortedError(operation, ref) });
-      const read = await readSettled(args, state, random);
-      if (read === null) {
-        state.snapshot = null;
-        log.debug({ attempt: state.attempts }, 'route table not found');
-        return result({});
-      }
-      state.snapshot = read;
-      operation = 'RouteTables_CreateOrUpdate';
-      const written = await planAndWrite(args, state, read, maxAttempts);
-      return result({ written });
-    } catch (err) {
-      if (err instanceof PlanFailure) throw err.error;
-      const error = toAzureError(err, { operation, table: ref });
-      if (error.kind === 'Aborted' || signal?.aborted) {
-        return result({ error: error.kind === 'Aborted' ? error : abortedError(operation, ref) });
-      }
-      const again =
-        error.kind === 'PreconditionFailed' ||
-        error.kind === 'Throttled' ||
-        error.kind === 'RetryableConflict';
-      if (!again) return result({ error });
-      if (state.attempts >= maxAttempts) {
-        return result({
-          error: error.withMessage(`${error.message} (gave up after ${state.attempts} attempts)`),
-        });
-      }
-
-      if (error.kind === 'PreconditionFailed') {
-        // Someone else wrote the table: our etag is stale, so re-read and re-plan straight away.
-        log.info(
-          { attempt: state.attempts },
-          'route table changed since it was read; re-reading and re-planning',
-        );
-        continue;
-      }
-
-      const delayMs =
-        error.retryAfterMs ?? Math.floor(random() * Math.min(backoff.maxMs, backoff.baseMs * 2 ** backoffs));
-      backoffs += 1;
-      log.warn(
-        {
-          attempt: state.attempts,
-          kind: error.kind,
-          code: error.code,
-          retryAfterMs: error.retryAfterMs,
-          delayMs,
-        },
-        'Azure asked us to wait; retrying the route table after the delay',
-      );
-      try {
-        await args.sleep(delayMs, signal);
-      } catch {
-        return result({ error: abortedError(operation, ref) });
-      }
-    }
+    const done = await attemptOnce(args, state, random, maxAttempts);
+    if (done) return done;
   }
 }
 
@@ -197,6 +125,111 @@ interface LoopState<P> {
   /** Kept across re-reads: Azure refused these routes' content, which a new etag does not change. */
   readonly rejected: Map<string, string>;
   refusalRounds: number;
+  /** Waits made after a 429 or retryable conflict: the exponent of the backoff when Azure gives no Retry-After. */
+  backoffs: number;
+}
+
+function resultOf<P extends TablePlanLike>(
+  args: SyncTableArgs<P>,
+  state: LoopState<P>,
+  extra: { written?: boolean; error?: AzureError },
+): TableSyncResult<P> {
+  return {
+    ref: args.ref,
+    snapshot: state.snapshot,
+    plan: state.plan,
+    written: extra.written ?? false,
+    attempts: state.attempts,
+    writes: state.writes,
+    settleWaits: state.settleWaits,
+    rejected: state.rejected,
+    ...(extra.error ? { error: extra.error } : {}),
+  };
+}
+
+/** One read-plan(-write) round. Resolves the result when the sync is over, undefined to go round again. */
+async function attemptOnce<P extends TablePlanLike>(
+  args: SyncTableArgs<P>,
+  state: LoopState<P>,
+  random: () => number,
+  maxAttempts: number,
+): Promise<TableSyncResult<P> | undefined> {
+  let operation = 'RouteTables_Get';
+  try {
+    if (args.signal?.aborted) return resultOf(args, state, { error: abortedError(operation, args.ref) });
+    const read = await readSettled(args, state, random);
+    if (read === null) {
+      state.snapshot = null;
+      args.logger.debug({ attempt: state.attempts }, 'route table not found');
+      return resultOf(args, state, {});
+    }
+    state.snapshot = read;
+    operation = 'RouteTables_CreateOrUpdate';
+    const written = await planAndWrite(args, state, read, maxAttempts);
+    return resultOf(args, state, { written });
+  } catch (err) {
+    if (err instanceof PlanFailure) throw err.error;
+    const error = toAzureError(err, { operation, table: args.ref });
+    return await afterFailure(args, state, error, operation, random, maxAttempts);
+  }
+}
+
+/**
+ * Decides what a failed round leads to: the result (a failure that is final, or the attempts spent), or,
+ * after the wait Azure asks for, undefined to go round again.
+ */
+async function afterFailure<P extends TablePlanLike>(
+  args: SyncTableArgs<P>,
+  state: LoopState<P>,
+  error: AzureError,
+  operation: string,
+  random: () => number,
+  maxAttempts: number,
+): Promise<TableSyncResult<P> | undefined> {
+  const { ref, signal } = args;
+  const log = args.logger;
+  if (error.kind === 'Aborted' || signal?.aborted) {
+    return resultOf(args, state, { error: error.kind === 'Aborted' ? error : abortedError(operation, ref) });
+  }
+  const again =
+    error.kind === 'PreconditionFailed' || error.kind === 'Throttled' || error.kind === 'RetryableConflict';
+  if (!again) return resultOf(args, state, { error });
+  if (state.attempts >= maxAttempts) {
+    return resultOf(args, state, {
+      error: error.withMessage(`${error.message} (gave up after ${state.attempts} attempts)`),
+    });
+  }
+
+  if (error.kind === 'PreconditionFailed') {
+    // Someone else wrote the table: our etag is stale, so re-read and re-plan straight away.
+    log.info(
+      { attempt: state.attempts },
+      'route table changed since it was read; re-reading and re-planning',
+    );
+    return undefined;
+  }
+
+  const backoff = args.backoff ?? DEFAULT_BACKOFF;
+  const delayMs =
+    error.retryAfterMs ??
+    Math.floor(random() * Math.min(backoff.maxMs, backoff.baseMs * 2 ** state.backoffs));
+  state.backoffs += 1;
+  log.warn(
+    {
+      attempt: state.attempts,
+      kind: error.kind,
+      code: error.code,
+      retryAfterMs: error.retryAfterMs,
+      delayMs,
+    },
+    'Azure asked us to wait; retrying the route table after the delay',
+  );
+  try {
+    await args.sleep(delayMs, signal);
+  } catch {
+    return resultOf(args, state, { error: abortedError(operation, ref) });
+  }
+  return undefined;
 }
 
 /**

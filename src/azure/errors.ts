@@ -1,7 +1,7 @@
 // One error type for everything Azure can do to us, each kind with one message that names the input and
 // the fix. Messages are built from Azure's error code and text, our own context and the non-secret parts
 // of the credential spec: never from request headers, and never from a secret.
-import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import { isRestError, type HttpHeaders, type RestError } from '@azure/core-rest-pipeline';
 import type { CredentialSpec } from '../config/types.ts';
 import type { TableRef } from './types.ts';
 
@@ -509,27 +509,65 @@ function networkError(
 }
 
 function fromRestError(err: RestError, context: AzureErrorContext): AzureError {
-  const { table, operation: fallbackOperation } = context;
   const request = err.request;
   const operation = request
-    ? (operationOf(request.method, request.url) ?? fallbackOperation)
-    : fallbackOperation;
+    ? (operationOf(request.method, request.url) ?? context.operation)
+    : context.operation;
   const status = err.statusCode;
+  if (status === undefined) return unansweredError(err, context, operation);
+  const facts = restErrorFacts(err, context, operation, status);
+  return (
+    contentionError(facts) ??
+    accessError(facts) ??
+    (status === 404 ? notFoundError(facts) : undefined) ??
+    refusalError(facts)
+  );
+}
+
+/** What Azure's answer says, worked into the pieces every message of fromRestError is built from. */
+interface RestErrorFacts {
+  readonly table: TableRef;
+  readonly operation: string;
+  readonly status: number;
+  readonly code: string | undefined;
+  readonly headers: HttpHeaders | undefined;
+  readonly detailCodes: readonly string[];
+  readonly allText: string;
+  /** The fields every AzureError of an answered request carries. */
+  readonly base: Pick<
+    AzureErrorInit,
+    'status' | 'code' | 'operation' | 'requestId' | 'retryAfterMs' | 'azureMessage'
+  >;
+  /** "the read of route table ..." */
+  readonly what: string;
+  readonly azureSays: string;
+  /** "<status> <code>" */
+  readonly tag: string;
+  readonly wait: string;
+}
+
+/** No response came back: a network failure, or an answer that was not JSON. */
+function unansweredError(err: RestError, context: AzureErrorContext, operation: string): AzureError {
+  if (err.code === 'PARSE_ERROR') {
+    return new AzureError({
+      kind: 'Other',
+      code: err.code,
+      operation,
+      message: `${describeOperation(operation)} ${describeTable(context.table)} returned a response that is not valid JSON: ${redact(err.message)}`,
+    });
+  }
+  return networkError(context, err.code, err.message, err.request?.url);
+}
+
+function restErrorFacts(
+  err: RestError,
+  context: AzureErrorContext,
+  operation: string,
+  status: number,
+): RestErrorFacts {
+  const { table } = context;
   const headers = err.response?.headers;
   const requestId = headers?.get('x-ms-request-id') ?? headers?.get('x-ms-correlation-request-id');
-
-  if (status === undefined) {
-    if (err.code === 'PARSE_ERROR') {
-      return new AzureError({
-        kind: 'Other',
-        code: err.code,
-        operation,
-        message: `${describeOperation(operation)} ${describeTable(table)} returned a response that is not valid JSON: ${redact(err.message)}`,
-      });
-    }
-    return networkError(context, err.code, err.message, request?.url);
-  }
-
   const body = parseArmError(context.body) ?? parseArmError((err as { details?: unknown }).details);
   const code = body?.code ?? err.code;
   const azureMessage = body?.message ?? err.message;
@@ -541,18 +579,31 @@ function fromRestError(err: RestError, context: AzureErrorContext): AzureError {
   const allText = [azureMessage, detailText].filter(Boolean).join('; ');
   const retryAfterMs = retryAfterFromHeaders(headers) ?? retryAfterFromText(allText);
   const azureText = allText ? redact(code ? `${code}: ${allText}` : allText) : undefined;
-  const base = { status, code, operation, requestId, retryAfterMs, azureMessage: azureText } as const;
-  const what = `${describeOperation(operation)} ${describeTable(table)}`;
-  const azureSays = redact(allText);
-  const tag = `${status}${code ? ` ${code}` : ''}`;
-  const wait =
-    retryAfterMs !== undefined ? `retry after ${Math.ceil(retryAfterMs / 1000)}s` : 'no Retry-After given';
+  return {
+    table,
+    operation,
+    status,
+    code,
+    headers,
+    detailCodes,
+    allText,
+    base: { status, code, operation, requestId, retryAfterMs, azureMessage: azureText },
+    what: `${describeOperation(operation)} ${describeTable(table)}`,
+    azureSays: redact(allText),
+    tag: `${status}${code ? ` ${code}` : ''}`,
+    wait:
+      retryAfterMs !== undefined ? `retry after ${Math.ceil(retryAfterMs / 1000)}s` : 'no Retry-After given',
+  };
+}
 
+/** Someone else's write got there first, or is still running, or Azure wants us to slow down. */
+function contentionError(f: RestErrorFacts): AzureError | undefined {
+  const { table, status, code, base } = f;
   const isAnotherOperation =
     code === 'RetryableErrorDueToAnotherOperation' ||
     code === 'AnotherOperationInProgress' ||
-    detailCodes.includes('RetryableErrorDueToAnotherOperation') ||
-    detailCodes.includes('AnotherOperationInProgress');
+    f.detailCodes.includes('RetryableErrorDueToAnotherOperation') ||
+    f.detailCodes.includes('AnotherOperationInProgress');
 
   if (status === 412) {
     return new AzureError({
@@ -565,62 +616,75 @@ function fromRestError(err: RestError, context: AzureErrorContext): AzureError {
     return new AzureError({
       ...base,
       kind: 'RetryableConflict',
-      message: `another operation is updating ${describeTable(table)} (${tag}: ${azureSays}); ${wait}`,
+      message: `another operation is updating ${describeTable(table)} (${f.tag}: ${f.azureSays}); ${f.wait}`,
     });
   }
   if (status === 429) {
-    const remaining = headers?.get('x-ms-ratelimit-remaining-subscription-writes');
+    const remaining = f.headers?.get('x-ms-ratelimit-remaining-subscription-writes');
     return new AzureError({
       ...base,
       kind: 'Throttled',
       message:
-        `Azure Resource Manager throttled ${what} (${tag}: ${azureSays}); ${wait}. ` +
+        `Azure Resource Manager throttled ${f.what} (${f.tag}: ${f.azureSays}); ${f.wait}. ` +
         "Requests to this subscription exceed Azure's rate limits, which every client of the subscription shares" +
         (remaining !== undefined ? ` (remaining writes: ${remaining})` : ''),
     });
   }
-  if (status === 401) {
+  return undefined;
+}
+
+function accessError(f: RestErrorFacts): AzureError | undefined {
+  if (f.status === 401) {
     return new AzureError({
-      ...base,
+      ...f.base,
       kind: 'Unauthorized',
-      message: unauthorizedMessage(what, tag, azureSays, code),
+      message: unauthorizedMessage(f.what, f.tag, f.azureSays, f.code),
     });
   }
-  if (status === 403) {
+  if (f.status === 403) {
+    return new AzureError({
+      ...f.base,
+      kind: 'Forbidden',
+      message: forbiddenMessage(f.what, f.table, f.tag, f.code, f.allText),
+    });
+  }
+  return undefined;
+}
+
+/** A 404 names the subscription, the resource group, the operation's status or the table itself. */
+function notFoundError(f: RestErrorFacts): AzureError {
+  const { table, code, base, tag } = f;
+  if (code === 'SubscriptionNotFound' || code === 'InvalidSubscriptionId') {
     return new AzureError({
       ...base,
-      kind: 'Forbidden',
-      message: forbiddenMessage(what, table, tag, code, allText),
+      kind: 'SubscriptionNotFound',
+      message:
+        `subscription "${table.subscriptionId}" was not found (${tag}): check --subscription-id or azure.json ` +
+        '"subscriptionId", and that the identity belongs to the tenant of that subscription',
     });
   }
-  if (status === 404) {
-    if (code === 'SubscriptionNotFound' || code === 'InvalidSubscriptionId') {
-      return new AzureError({
-        ...base,
-        kind: 'SubscriptionNotFound',
-        message:
-          `subscription "${table.subscriptionId}" was not found (${tag}): check --subscription-id or azure.json ` +
-          '"subscriptionId", and that the identity belongs to the tenant of that subscription',
-      });
-    }
-    if (code === 'ResourceGroupNotFound') {
-      return new AzureError({
-        ...base,
-        kind: 'ResourceGroupNotFound',
-        message:
-          `resource group "${table.resourceGroup}" was not found in subscription ${table.subscriptionId} (${tag}): ` +
-          'check --resource-group, or azure.json "routeTableResourceGroup" / "resourceGroup"',
-      });
-    }
-    if (operation === 'Operations_Get') {
-      return new AzureError({
-        ...base,
-        kind: 'Other',
-        message: `the status of the write of ${describeTable(table)} could not be read (${tag}: ${azureSays}); the next reconcile re-reads the table`,
-      });
-    }
-    return tableNotFoundError(table, base);
+  if (code === 'ResourceGroupNotFound') {
+    return new AzureError({
+      ...base,
+      kind: 'ResourceGroupNotFound',
+      message:
+        `resource group "${table.resourceGroup}" was not found in subscription ${table.subscriptionId} (${tag}): ` +
+        'check --resource-group, or azure.json "routeTableResourceGroup" / "resourceGroup"',
+    });
   }
+  if (f.operation === 'Operations_Get') {
+    return new AzureError({
+      ...base,
+      kind: 'Other',
+      message: `the status of the write of ${describeTable(table)} could not be read (${tag}: ${f.azureSays}); the next reconcile re-reads the table`,
+    });
+  }
+  return tableNotFoundError(table, base);
+}
+
+/** Everything else: locks, registration, server errors and requests Azure refused. */
+function refusalError(f: RestErrorFacts): AzureError {
+  const { table, status, code, base, what, tag, azureSays } = f;
   if (status === 409 && code === 'ScopeLocked') {
     return new AzureError({
       ...base,

@@ -96,9 +96,39 @@ export function tableFacts(snapshot: TableSnapshot): TableFacts {
   };
 }
 
+/** What every read of the inventory shares: the configuration, the guarded credential and the SDK clients. */
+interface InventoryContext {
+  readonly config: AzureConfig;
+  readonly credential: TokenCredential;
+  readonly guarded: TokenCredential;
+  readonly scopes: string[];
+  readonly clients: Map<string, NetworkManagementClient>;
+  /** For the plain GETs (VMs, permissions), made on the first; the network client keeps its own. */
+  httpClient: HttpClient | undefined;
+}
+
 export function createAzureInventory(config: AzureConfig, credential: TokenCredential): AzureInventory {
-  const scopes = [config.tokenScope];
-  const guarded: TokenCredential = {
+  const ctx: InventoryContext = {
+    config,
+    credential,
+    guarded: guardCredential(config, credential),
+    scopes: [config.tokenScope],
+    clients: new Map<string, NetworkManagementClient>(),
+    httpClient: undefined,
+  };
+  return {
+    token: (signal) => readToken(ctx, signal),
+    subnet: (id, signal) => readSubnet(ctx, id, signal),
+    nics: (subscriptionId, resourceGroup, signal) => listNics(ctx, subscriptionId, resourceGroup, signal),
+    nic: (id, signal) => readNic(ctx, id, signal),
+    vm: (id, signal) => readVm(ctx, id, signal),
+    permissions: (scope, signal) => listPermissions(ctx, scope, signal),
+  };
+}
+
+/** Every token request goes through here, so a failing identity always surfaces as kind 'Credential'. */
+function guardCredential(config: AzureConfig, credential: TokenCredential): TokenCredential {
+  return {
     getToken: async (tokenScopes: string | string[], options?: GetTokenOptions) => {
       try {
         return await credential.getToken(tokenScopes, options);
@@ -108,161 +138,183 @@ export function createAzureInventory(config: AzureConfig, credential: TokenCrede
       }
     },
   };
-  const clients = new Map<string, NetworkManagementClient>();
-  let httpClient: HttpClient | undefined;
+}
 
-  function clientFor(subscriptionId: string): NetworkManagementClient {
-    const existing = clients.get(subscriptionId);
-    if (existing) return existing;
-    const client = new NetworkManagementClient(guarded, subscriptionId, {
-      endpoint: config.armEndpoint,
-      credentials: { scopes },
-      retryOptions: { maxRetries: 2 },
-      userAgentOptions: { userAgentPrefix: 'azure-route-controller-doctor' },
-      ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+function clientFor(ctx: InventoryContext, subscriptionId: string): NetworkManagementClient {
+  const existing = ctx.clients.get(subscriptionId);
+  if (existing) return existing;
+  const { config } = ctx;
+  const client = new NetworkManagementClient(ctx.guarded, subscriptionId, {
+    endpoint: config.armEndpoint,
+    credentials: { scopes: ctx.scopes },
+    retryOptions: { maxRetries: 2 },
+    userAgentOptions: { userAgentPrefix: 'azure-route-controller-doctor' },
+    ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+  });
+  if (config.allowInsecureEndpoint) {
+    client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
+    client.pipeline.addPolicy(plainHttpAuthPolicy(ctx.credential, ctx.guarded, ctx.scopes));
+  }
+  ctx.clients.set(subscriptionId, client);
+  return client;
+}
+
+/** A plain GET on the same pipeline (auth, retries, user agent) as the network client's. */
+async function getJson(
+  ctx: InventoryContext,
+  path: string,
+  apiVersion: string,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  const { config } = ctx;
+  const client = clientFor(ctx, config.subscriptionId);
+  ctx.httpClient ??= createDefaultHttpClient();
+  const request = createPipelineRequest({
+    url: `${config.armEndpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`,
+    method: 'GET',
+    ...(signal ? { abortSignal: signal } : {}),
+    ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+  });
+  const response = await client.pipeline.sendRequest(ctx.httpClient, request);
+  if (response.status >= 400) {
+    const body = parseArmError(response.bodyAsText ?? undefined);
+    throw new AzureError({
+      kind: kindOf(response.status),
+      status: response.status,
+      code: body?.code,
+      operation: 'GET',
+      message: `GET ${path} failed (${response.status}${body?.code ? ` ${body.code}` : ''})${body?.message ? `: ${body.message}` : ''}`,
     });
-    if (config.allowInsecureEndpoint) {
-      client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-      client.pipeline.addPolicy(plainHttpAuthPolicy(credential, guarded, scopes));
-    }
-    clients.set(subscriptionId, client);
-    return client;
   }
+  return JSON.parse(response.bodyAsText ?? 'null') as unknown;
+}
 
-  /** A plain GET on the same pipeline (auth, retries, user agent) as the network client's. */
-  async function getJson(path: string, apiVersion: string, signal?: AbortSignal): Promise<unknown> {
-    const client = clientFor(config.subscriptionId);
-    httpClient ??= createDefaultHttpClient();
-    const request = createPipelineRequest({
-      url: `${config.armEndpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`,
-      method: 'GET',
-      ...(signal ? { abortSignal: signal } : {}),
-      ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
-    });
-    const response = await client.pipeline.sendRequest(httpClient, request);
-    if (response.status >= 400) {
-      const body = parseArmError(response.bodyAsText ?? undefined);
-      throw new AzureError({
-        kind: kindOf(response.status),
-        status: response.status,
-        code: body?.code,
-        operation: 'GET',
-        message: `GET ${path} failed (${response.status}${body?.code ? ` ${body.code}` : ''})${body?.message ? `: ${body.message}` : ''}`,
-      });
-    }
-    return JSON.parse(response.bodyAsText ?? 'null') as unknown;
+async function nullOn404<T>(ctx: InventoryContext, what: string, fn: () => Promise<T>): Promise<T | null> {
+  try {
+    return await fn();
+  } catch (err) {
+    const mapped = mapError(err, what, ctx.config);
+    if (mapped.kind === 'NotFound') return null;
+    throw mapped;
   }
+}
 
-  async function nullOn404<T>(what: string, fn: () => Promise<T>): Promise<T | null> {
-    try {
-      return await fn();
-    } catch (err) {
-      const mapped = mapError(err, what, config);
-      if (mapped.kind === 'NotFound') return null;
-      throw mapped;
+async function readToken(
+  ctx: InventoryContext,
+  signal: AbortSignal | undefined,
+): Promise<{ readonly expiresOnTimestamp: number }> {
+  const token = await ctx.guarded.getToken(ctx.scopes, signal ? { abortSignal: signal } : {});
+  if (!token)
+    throw new AzureError({ kind: 'Credential', message: 'the credential returned no access token' });
+  return { expiresOnTimestamp: token.expiresOnTimestamp };
+}
+
+function readSubnet(
+  ctx: InventoryContext,
+  id: string,
+  signal: AbortSignal | undefined,
+): Promise<SubnetInfo | null> {
+  return nullOn404(ctx, `subnet ${id}`, async () => {
+    const parsed = parseResourceId(id);
+    if (!parsed || parsed.names.length !== 2) {
+      throw new AzureError({ kind: 'BadRequest', message: `"${id}" is not a subnet resource id` });
     }
+    const subnet = await clientFor(ctx, parsed.subscriptionId).subnets.get(
+      parsed.resourceGroup,
+      parsed.names[0]!,
+      parsed.names[1]!,
+      signal ? { abortSignal: signal } : {},
+    );
+    const prefixes = [
+      ...(subnet.addressPrefix ? [subnet.addressPrefix] : []),
+      ...(subnet.addressPrefixes ?? []),
+    ];
+    return { id: subnet.id ?? id, addressPrefixes: prefixes, routeTableId: subnet.routeTable?.id };
+  });
+}
+
+async function listNics(
+  ctx: InventoryContext,
+  subscriptionId: string,
+  resourceGroup: string,
+  signal: AbortSignal | undefined,
+): Promise<NicInfo[]> {
+  try {
+    const out: NicInfo[] = [];
+    const pages = clientFor(ctx, subscriptionId).networkInterfaces.list(
+      resourceGroup,
+      signal ? { abortSignal: signal } : {},
+    );
+    for await (const nic of pages) out.push(toNic(nic, resourceGroup));
+    return out;
+  } catch (err) {
+    throw mapError(err, `the network interfaces of resource group "${resourceGroup}"`, ctx.config);
   }
+}
 
-  return {
-    async token(signal) {
-      const token = await guarded.getToken(scopes, signal ? { abortSignal: signal } : {});
-      if (!token)
-        throw new AzureError({ kind: 'Credential', message: 'the credential returned no access token' });
-      return { expiresOnTimestamp: token.expiresOnTimestamp };
-    },
+function readNic(
+  ctx: InventoryContext,
+  id: string,
+  signal: AbortSignal | undefined,
+): Promise<NicInfo | null> {
+  return nullOn404(ctx, `network interface ${id}`, async () => {
+    const parsed = parseResourceId(id);
+    if (!parsed) throw new AzureError({ kind: 'BadRequest', message: `"${id}" is not a NIC resource id` });
+    const nic = await clientFor(ctx, parsed.subscriptionId).networkInterfaces.get(
+      parsed.resourceGroup,
+      parsed.names[0]!,
+      signal ? { abortSignal: signal } : {},
+    );
+    return toNic(nic, parsed.resourceGroup);
+  });
+}
 
-    subnet(id, signal) {
-      return nullOn404(`subnet ${id}`, async () => {
-        const parsed = parseResourceId(id);
-        if (!parsed || parsed.names.length !== 2) {
-          throw new AzureError({ kind: 'BadRequest', message: `"${id}" is not a subnet resource id` });
-        }
-        const subnet = await clientFor(parsed.subscriptionId).subnets.get(
-          parsed.resourceGroup,
-          parsed.names[0]!,
-          parsed.names[1]!,
-          signal ? { abortSignal: signal } : {},
-        );
-        const prefixes = [
-          ...(subnet.addressPrefix ? [subnet.addressPrefix] : []),
-          ...(subnet.addressPrefixes ?? []),
-        ];
-        return { id: subnet.id ?? id, addressPrefixes: prefixes, routeTableId: subnet.routeTable?.id };
-      });
-    },
+function readVm(ctx: InventoryContext, id: string, signal: AbortSignal | undefined): Promise<VmInfo | null> {
+  return nullOn404(ctx, `virtual machine ${id}`, async () => {
+    const body = (await getJson(ctx, id, COMPUTE_API_VERSION, signal)) as {
+      id?: string;
+      properties?: {
+        networkProfile?: { networkInterfaces?: { id?: string; properties?: { primary?: boolean } }[] };
+      };
+    };
+    const nics = body.properties?.networkProfile?.networkInterfaces ?? [];
+    const ordered = [
+      ...nics.filter((n) => n.properties?.primary),
+      ...nics.filter((n) => !n.properties?.primary),
+    ];
+    return { id: body.id ?? id, nicIds: ordered.map((n) => n.id ?? '').filter((x) => x !== '') };
+  });
+}
 
-    async nics(subscriptionId, resourceGroup, signal) {
-      try {
-        const out: NicInfo[] = [];
-        const pages = clientFor(subscriptionId).networkInterfaces.list(
-          resourceGroup,
-          signal ? { abortSignal: signal } : {},
-        );
-        for await (const nic of pages) out.push(toNic(nic, resourceGroup));
-        return out;
-      } catch (err) {
-        throw mapError(err, `the network interfaces of resource group "${resourceGroup}"`, config);
+async function listPermissions(
+  ctx: InventoryContext,
+  scope: string,
+  signal: AbortSignal | undefined,
+): Promise<PermissionEntry[]> {
+  try {
+    const out: PermissionEntry[] = [];
+    let path: string | undefined = `${scope}/providers/Microsoft.Authorization/permissions`;
+    let version = AUTHORIZATION_API_VERSION;
+    for (let page = 0; path !== undefined && page < 100; page++) {
+      const body = (await getJson(ctx, path, version, signal)) as {
+        value?: { actions?: string[]; notActions?: string[] }[];
+        nextLink?: string;
+      };
+      for (const p of body.value ?? [])
+        out.push({ actions: p.actions ?? [], notActions: p.notActions ?? [] });
+      path = undefined;
+      if (body.nextLink) {
+        // nextLink carries its own api-version; strip it so getJson adds exactly one.
+        const next = new URL(body.nextLink);
+        version = next.searchParams.get('api-version') ?? version;
+        next.searchParams.delete('api-version');
+        path = `${next.pathname}${next.search}`;
       }
-    },
-
-    nic(id, signal) {
-      return nullOn404(`network interface ${id}`, async () => {
-        const parsed = parseResourceId(id);
-        if (!parsed)
-          throw new AzureError({ kind: 'BadRequest', message: `"${id}" is not a NIC resource id` });
-        const nic = await clientFor(parsed.subscriptionId).networkInterfaces.get(
-          parsed.resourceGroup,
-          parsed.names[0]!,
-          signal ? { abortSignal: signal } : {},
-        );
-        return toNic(nic, parsed.resourceGroup);
-      });
-    },
-
-    vm(id, signal) {
-      return nullOn404(`virtual machine ${id}`, async () => {
-        const body = (await getJson(id, COMPUTE_API_VERSION, signal)) as {
-          id?: string;
-          properties?: {
-            networkProfile?: { networkInterfaces?: { id?: string; properties?: { primary?: boolean } }[] };
-          };
-        };
-        const nics = body.properties?.networkProfile?.networkInterfaces ?? [];
-        const ordered = [
-          ...nics.filter((n) => n.properties?.primary),
-          ...nics.filter((n) => !n.properties?.primary),
-        ];
-        return { id: body.id ?? id, nicIds: ordered.map((n) => n.id ?? '').filter((x) => x !== '') };
-      });
-    },
-
-    async permissions(scope, signal) {
-      try {
-        const out: PermissionEntry[] = [];
-        let path: string | undefined = `${scope}/providers/Microsoft.Authorization/permissions`;
-        let version = AUTHORIZATION_API_VERSION;
-        for (let page = 0; path !== undefined && page < 100; page++) {
-          const body = (await getJson(path, version, signal)) as {
-            value?: { actions?: string[]; notActions?: string[] }[];
-            nextLink?: string;
-          };
-          for (const p of body.value ?? [])
-            out.push({ actions: p.actions ?? [], notActions: p.notActions ?? [] });
-          path = undefined;
-          if (body.nextLink) {
-            // nextLink carries its own api-version; strip it so getJson adds exactly one.
-            const next = new URL(body.nextLink);
-            version = next.searchParams.get('api-version') ?? version;
-            next.searchParams.delete('api-version');
-            path = `${next.pathname}${next.search}`;
-          }
-        }
-        return out;
-      } catch (err) {
-        throw mapError(err, `the permissions list at ${scope}`, config);
-      }
-    },
-  };
+    }
+    return out;
+  } catch (err) {
+    throw mapError(err, `the permissions list at ${scope}`, ctx.config);
+  }
 }
 
 function toNic(nic: NetworkInterface, resourceGroup: string): NicInfo {

@@ -71,326 +71,404 @@ interface Observed {
   readonly lease: V1Lease;
 }
 
+/** The settings, API handle and moving state that the elector's steps below share. */
+class ElectorState {
+  readonly options: LeaderElectorOptions;
+  readonly namespace: string;
+  readonly name: string;
+  readonly identity: string;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  readonly log: Logger;
+  readonly timers: Timers;
+  readonly random: () => number;
+  readonly sleep: ReturnType<typeof sleepWith>;
+  readonly requestTimeoutMs: number;
+  readonly leaseDurationSeconds: number;
+  readonly server: string;
+  readonly api: CoordinationV1Api;
+  /** For every log line. */
+  readonly where: { readonly lease: string; readonly identity: string };
+
+  observed: Observed | undefined;
+  /** When `observed` last changed, by our clock. */
+  observedTime = 0;
+  leading = false;
+  /** Bumped at every start and end of leadership: a result from an older term is stale. */
+  term = 0;
+  cancelDeadline: (() => void) | undefined;
+  stopped = false;
+  /** Cancels the requests of the attempt in flight. */
+  inflight: AbortController | undefined;
+  readonly wake = new AbortController();
+  running: Promise<void> | undefined;
+  failuresInRow = 0;
+  lastHolder: string | undefined;
+
+  constructor(kc: KubeConfig, options: LeaderElectorOptions) {
+    this.options = options;
+    this.namespace = options.namespace;
+    this.name = options.name;
+    this.identity = options.identity;
+    this.renewDeadlineMs = options.renewDeadlineMs;
+    this.retryPeriodMs = options.retryPeriodMs;
+    this.log = options.logger;
+    this.timers = options.timers ?? realTimers;
+    this.random = options.random ?? Math.random;
+    this.sleep = sleepWith(this.timers);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? options.renewDeadlineMs;
+    this.leaseDurationSeconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000));
+    this.server = serverForMessages(kc);
+    this.api = withSharedDispatcher(kc).makeApiClient(CoordinationV1Api);
+    this.where = { lease: `${options.namespace}/${options.name}`, identity: options.identity };
+  }
+}
+
 export function createLeaderElector(kc: KubeConfig, options: LeaderElectorOptions): LeaderElector {
-  const { namespace, name, identity, leaseDurationMs, renewDeadlineMs, retryPeriodMs } = options;
+  checkOptions(options);
+  const s = new ElectorState(kc, options);
+  return {
+    run: () => run(s),
+    isLeader: () => s.leading,
+    stop: (stopOptions?: { readonly release: boolean }) => stop(s, stopOptions),
+  };
+}
+
+function checkOptions(options: LeaderElectorOptions): void {
+  const { identity, leaseDurationMs, renewDeadlineMs, retryPeriodMs } = options;
   if (!(leaseDurationMs > renewDeadlineMs))
     throw new Error('leaseDurationMs must be greater than renewDeadlineMs');
   if (!(renewDeadlineMs > JITTER_FACTOR * retryPeriodMs))
     throw new Error(`renewDeadlineMs must be greater than ${JITTER_FACTOR} x retryPeriodMs`);
   if (!(retryPeriodMs > 0)) throw new Error('retryPeriodMs must be positive');
   if (identity === '') throw new Error('identity must not be empty');
+}
 
-  const log = options.logger;
-  const timers = options.timers ?? realTimers;
-  const random = options.random ?? Math.random;
-  const sleep = sleepWith(timers);
-  const requestTimeoutMs = options.requestTimeoutMs ?? renewDeadlineMs;
-  const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
-  const server = serverForMessages(kc);
-  const api = withSharedDispatcher(kc).makeApiClient(CoordinationV1Api);
-  const where = { lease: `${namespace}/${name}`, identity };
+// --- the public face ---------------------------------------------------------------------------------------
 
-  let observed: Observed | undefined;
-  /** When `observed` last changed, by our clock. */
-  let observedTime = 0;
-  let leading = false;
-  /** Bumped at every start and end of leadership: a result from an older term is stale. */
-  let term = 0;
-  let cancelDeadline: (() => void) | undefined;
-  let stopped = false;
-  /** Cancels the requests of the attempt in flight. */
-  let inflight: AbortController | undefined;
-  const wake = new AbortController();
-  let running: Promise<void> | undefined;
-  let failuresInRow = 0;
-  let lastHolder: string | undefined;
+function run(s: ElectorState): Promise<void> {
+  if (s.stopped) return s.running ?? Promise.resolve();
+  s.running ??= loop(s).catch((err: unknown) =>
+    s.log.error({ ...s.where, err }, 'leader election loop failed'),
+  );
+  return s.running;
+}
 
-  // --- requests ------------------------------------------------------------------------------------------
+async function stop(s: ElectorState, stopOptions: { readonly release: boolean } | undefined): Promise<void> {
+  if (s.stopped) {
+    await s.running;
+    return;
+  }
+  s.stopped = true;
+  const abandoned = s.inflight !== undefined;
+  s.wake.abort();
+  s.inflight?.abort(new Error('stopping'));
+  const held = s.leading;
+  stepDown(s, 'stopping', 'info');
+  await s.running;
+  if (stopOptions?.release && (held || abandoned || s.observed?.record.holderIdentity === s.identity)) {
+    await release(s);
+  }
+}
 
-  async function call<T>(
-    verb: string,
-    signal: AbortSignal,
-    send: (o: ConfigurationOptions) => Promise<T>,
-  ): Promise<T> {
+// --- requests ----------------------------------------------------------------------------------------------
+
+async function call<T>(
+  s: ElectorState,
+  verb: string,
+  signal: AbortSignal,
+  send: (o: ConfigurationOptions) => Promise<T>,
+): Promise<T> {
+  signal.throwIfAborted();
+  const timeout = new AbortController();
+  const cancel = s.timers.setTimeout(
+    () => timeout.abort(new Error(`timed out after ${s.requestTimeoutMs} ms`)),
+    s.requestTimeoutMs,
+  );
+  try {
+    return await send(callOptions(AbortSignal.any([signal, timeout.signal])));
+  } catch (err) {
     signal.throwIfAborted();
-    const timeout = new AbortController();
-    const cancel = timers.setTimeout(
-      () => timeout.abort(new Error(`timed out after ${requestTimeoutMs} ms`)),
-      requestTimeoutMs,
+    throw toKubeError(
+      err,
+      { verb, resource: 'leases', group: 'coordination.k8s.io', name: s.name, namespace: s.namespace },
+      s.server,
+      timeout.signal.aborted ? s.requestTimeoutMs : undefined,
     );
-    try {
-      return await send(callOptions(AbortSignal.any([signal, timeout.signal])));
-    } catch (err) {
-      signal.throwIfAborted();
-      throw toKubeError(
-        err,
-        { verb, resource: 'leases', group: 'coordination.k8s.io', name, namespace },
-        server,
-        timeout.signal.aborted ? requestTimeoutMs : undefined,
-      );
-    } finally {
-      cancel();
-    }
+  } finally {
+    cancel();
   }
+}
 
-  const read = (signal: AbortSignal) =>
-    call('get', signal, (o) => api.readNamespacedLease({ name, namespace }, o));
-  const create = (spec: V1Lease['spec'], signal: AbortSignal) =>
-    call('create', signal, (o) =>
-      api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } }, o),
-    );
-  /** A PUT carrying the resourceVersion we read: 409 Conflict when someone wrote in between. */
-  const replace = (lease: V1Lease, spec: V1Lease['spec'], signal: AbortSignal) =>
-    call('update', signal, (o) =>
-      api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec } }, o),
-    );
+function read(s: ElectorState, signal: AbortSignal): Promise<V1Lease> {
+  const { name, namespace } = s;
+  return call(s, 'get', signal, (o) => s.api.readNamespacedLease({ name, namespace }, o));
+}
 
-  // --- the record ----------------------------------------------------------------------------------------
+function create(s: ElectorState, spec: V1Lease['spec'], signal: AbortSignal): Promise<V1Lease> {
+  const { name, namespace } = s;
+  return call(s, 'create', signal, (o) =>
+    s.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } }, o),
+  );
+}
 
-  function observe(lease: V1Lease): void {
-    const spec = lease.spec;
-    const record: LeaseRecord = {
-      holderIdentity: spec?.holderIdentity ?? '',
-      leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
-      // client-node hands MicroTime fields back as the raw strings (V1MicroTime is not in its type map).
-      acquireTime: spec?.acquireTime,
-      renewTime: spec?.renewTime,
-      leaseTransitions: spec?.leaseTransitions ?? 0,
-    };
-    const raw = JSON.stringify(record);
-    if (observed === undefined || raw !== observed.raw) observedTime = timers.now();
-    observed = { record, raw, lease };
-    if (record.holderIdentity !== lastHolder) {
-      lastHolder = record.holderIdentity;
-      if (record.holderIdentity !== '' && record.holderIdentity !== identity)
-        log.info({ ...where, holder: record.holderIdentity }, 'the lease is held by another replica');
-    }
+/** A PUT carrying the resourceVersion we read: 409 Conflict when someone wrote in between. */
+function replace(
+  s: ElectorState,
+  lease: V1Lease,
+  spec: V1Lease['spec'],
+  signal: AbortSignal,
+): Promise<V1Lease> {
+  const { name, namespace } = s;
+  return call(s, 'update', signal, (o) =>
+    s.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec } }, o),
+  );
+}
+
+// --- the record --------------------------------------------------------------------------------------------
+
+function observe(s: ElectorState, lease: V1Lease): void {
+  const spec = lease.spec;
+  const record: LeaseRecord = {
+    holderIdentity: spec?.holderIdentity ?? '',
+    leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
+    // client-node hands MicroTime fields back as the raw strings (V1MicroTime is not in its type map).
+    acquireTime: spec?.acquireTime,
+    renewTime: spec?.renewTime,
+    leaseTransitions: spec?.leaseTransitions ?? 0,
+  };
+  const raw = JSON.stringify(record);
+  if (s.observed === undefined || raw !== s.observed.raw) s.observedTime = s.timers.now();
+  s.observed = { record, raw, lease };
+  if (record.holderIdentity !== s.lastHolder) {
+    s.lastHolder = record.holderIdentity;
+    if (record.holderIdentity !== '' && record.holderIdentity !== s.identity)
+      s.log.info({ ...s.where, holder: record.holderIdentity }, 'the lease is held by another replica');
   }
+}
 
-  /** Whether the observed record is still in force: it changed less than its leaseDurationSeconds ago. */
-  function leaseValid(now: number): boolean {
-    return observed !== undefined && observedTime + observed.record.leaseDurationSeconds * 1000 > now;
+/** Whether the observed record is still in force: it changed less than its leaseDurationSeconds ago. */
+function leaseValid(s: ElectorState, now: number): boolean {
+  return s.observed !== undefined && s.observedTime + s.observed.record.leaseDurationSeconds * 1000 > now;
+}
+
+function ourSpec(
+  s: ElectorState,
+  now: number,
+  acquireTime: LeaseRecord['acquireTime'],
+  transitions: number,
+): V1Lease['spec'] {
+  return {
+    holderIdentity: s.identity,
+    leaseDurationSeconds: s.leaseDurationSeconds,
+    acquireTime: (acquireTime ?? new V1MicroTime(now)) as V1MicroTime,
+    renewTime: new V1MicroTime(now),
+    leaseTransitions: transitions,
+  };
+}
+
+/** client-go's tryAcquireOrRenew: true when we hold the Lease, renewed as of `now`. */
+async function tryAcquireOrRenew(s: ElectorState, now: number, signal: AbortSignal): Promise<boolean> {
+  if (await renewOnTop(s, now, signal)) return true;
+  let lease: V1Lease;
+  try {
+    lease = await read(s, signal);
+  } catch (err) {
+    if (!(err instanceof KubeError && err.kind === 'NotFound')) throw err;
+    return createFirst(s, now, signal);
   }
-
-  function ourSpec(
-    now: number,
-    acquireTime: LeaseRecord['acquireTime'],
-    transitions: number,
-  ): V1Lease['spec'] {
-    return {
-      holderIdentity: identity,
-      leaseDurationSeconds,
-      acquireTime: (acquireTime ?? new V1MicroTime(now)) as V1MicroTime,
-      renewTime: new V1MicroTime(now),
-      leaseTransitions: transitions,
-    };
+  observe(s, lease);
+  const record = (s.observed as Observed).record;
+  if (record.holderIdentity !== '' && record.holderIdentity !== s.identity && leaseValid(s, s.timers.now())) {
+    s.log.debug({ ...s.where, holder: record.holderIdentity }, 'the lease is held and has not expired');
+    return false;
   }
-
-  /** client-go's tryAcquireOrRenew: true when we hold the Lease, renewed as of `now`. */
-  async function tryAcquireOrRenew(now: number, signal: AbortSignal): Promise<boolean> {
-    // Fast path: we lead and our record still stands; renew on top of it without reading first.
-    if (leading && observed !== undefined && observed.record.holderIdentity === identity && leaseValid(now)) {
-      const { record, lease } = observed;
-      try {
-        observe(await replace(lease, ourSpec(now, record.acquireTime, record.leaseTransitions), signal));
-        return true;
-      } catch (err) {
-        signal.throwIfAborted();
-        log.debug({ ...where, err: message(err) }, 'optimistic lease renewal failed; reading the lease');
-      }
-    }
-
-    let lease: V1Lease;
-    try {
-      lease = await read(signal);
-    } catch (err) {
-      if (!(err instanceof KubeError && err.kind === 'NotFound')) throw err;
-      try {
-        observe(await create(ourSpec(now, undefined, 0), signal));
-        return true;
-      } catch (createErr) {
-        if (createErr instanceof KubeError && createErr.kind === 'Conflict') {
-          log.debug({ ...where }, 'another replica created the lease first');
-          return false;
-        }
-        throw createErr;
-      }
-    }
-    observe(lease);
-    const record = (observed as Observed).record;
-    if (record.holderIdentity !== '' && record.holderIdentity !== identity && leaseValid(timers.now())) {
-      log.debug({ ...where, holder: record.holderIdentity }, 'the lease is held and has not expired');
+  const spec =
+    record.holderIdentity === s.identity
+      ? ourSpec(s, now, record.acquireTime, record.leaseTransitions)
+      : ourSpec(s, now, undefined, record.leaseTransitions + 1);
+  try {
+    observe(s, await replace(s, lease, spec, signal));
+    return true;
+  } catch (err) {
+    if (err instanceof KubeError && err.kind === 'Conflict') {
+      s.log.debug({ ...s.where }, 'another replica updated the lease first (409)');
       return false;
     }
-    const spec =
-      record.holderIdentity === identity
-        ? ourSpec(now, record.acquireTime, record.leaseTransitions)
-        : ourSpec(now, undefined, record.leaseTransitions + 1);
+    throw err;
+  }
+}
+
+/**
+ * The fast path: while we lead and our record still stands, renew on top of it without reading first. False
+ * when that does not apply or did not work (then the caller reads the Lease).
+ */
+async function renewOnTop(s: ElectorState, now: number, signal: AbortSignal): Promise<boolean> {
+  const observed = s.observed;
+  if (!(
+    s.leading &&
+    observed !== undefined &&
+    observed.record.holderIdentity === s.identity &&
+    leaseValid(s, now)
+  ))
+    return false;
+  const { record, lease } = observed;
+  try {
+    observe(s, await replace(s, lease, ourSpec(s, now, record.acquireTime, record.leaseTransitions), signal));
+    return true;
+  } catch (err) {
+    signal.throwIfAborted();
+    s.log.debug({ ...s.where, err: message(err) }, 'optimistic lease renewal failed; reading the lease');
+    return false;
+  }
+}
+
+/** There is no Lease yet: create it, held by us. False when another replica created it first. */
+async function createFirst(s: ElectorState, now: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    observe(s, await create(s, ourSpec(s, now, undefined, 0), signal));
+    return true;
+  } catch (createErr) {
+    if (createErr instanceof KubeError && createErr.kind === 'Conflict') {
+      s.log.debug({ ...s.where }, 'another replica created the lease first');
+      return false;
+    }
+    throw createErr;
+  }
+}
+
+// --- leadership --------------------------------------------------------------------------------------------
+
+function callback(s: ElectorState, which: 'onStartedLeading' | 'onStoppedLeading'): void {
+  try {
+    s.options[which]();
+  } catch (err) {
+    s.log.error({ ...s.where, err }, `${which} failed`);
+  }
+}
+
+/** Steps down at once, and only then lets anything else happen (the attempt in flight is abandoned). */
+function stepDown(s: ElectorState, reason: string, level: 'warn' | 'info' = 'warn'): void {
+  if (!s.leading) return;
+  s.leading = false;
+  s.term += 1;
+  s.cancelDeadline?.();
+  s.cancelDeadline = undefined;
+  s.inflight?.abort(new Error(reason));
+  s.log[level]({ ...s.where, reason }, 'stopped leading');
+  callback(s, 'onStoppedLeading');
+}
+
+function armDeadline(s: ElectorState, renewedAt: number): void {
+  s.cancelDeadline?.();
+  const left = Math.max(0, renewedAt + s.renewDeadlineMs - s.timers.now());
+  s.cancelDeadline = s.timers.setTimeout(() => {
+    s.cancelDeadline = undefined;
+    stepDown(s, `could not renew the lease within the renew deadline (${s.renewDeadlineMs} ms)`);
+  }, left);
+}
+
+async function loop(s: ElectorState): Promise<void> {
+  s.log.info({ ...s.where }, 'campaigning for the lease');
+  while (!s.stopped) {
+    const attemptTerm = s.term;
+    const startedAt = s.timers.now();
+    const ok = await attemptOnce(s, startedAt);
+    if (s.stopped) break;
+    if (s.term === attemptTerm) settle(s, ok, startedAt);
+    // The leader renews every retry period (as client-go's renew loop); candidates add up to 1.2x jitter.
+    const wait = s.leading ? s.retryPeriodMs : s.retryPeriodMs * (1 + s.random() * JITTER_FACTOR);
     try {
-      observe(await replace(lease, spec, signal));
-      return true;
-    } catch (err) {
-      if (err instanceof KubeError && err.kind === 'Conflict') {
-        log.debug({ ...where }, 'another replica updated the lease first (409)');
-        return false;
-      }
-      throw err;
+      await s.sleep(wait, s.wake.signal);
+    } catch {
+      break;
     }
   }
+}
 
-  // --- leadership ----------------------------------------------------------------------------------------
+/** One tryAcquireOrRenew that stepDown or stop can abort; a failure is logged and counts as not holding. */
+async function attemptOnce(s: ElectorState, startedAt: number): Promise<boolean> {
+  const controller = new AbortController();
+  s.inflight = controller;
+  let ok = false;
+  try {
+    ok = await tryAcquireOrRenew(s, startedAt, controller.signal);
+    s.failuresInRow = 0;
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      s.failuresInRow += 1;
+      // Every failure of a leader matters; a candidate's repeat failures (API server down) are quieter.
+      const level = s.leading || s.failuresInRow === 1 || s.failuresInRow % 10 === 0 ? 'warn' : 'debug';
+      s.log[level](
+        { ...s.where, err: message(err), failures: s.failuresInRow },
+        'lease request failed; retrying',
+      );
+    }
+  } finally {
+    if (s.inflight === controller) s.inflight = undefined;
+  }
+  return ok;
+}
 
-  function callback(which: 'onStartedLeading' | 'onStoppedLeading'): void {
+/** Acts on an attempt that is still of the current term: start leading, keep leading, or step down. */
+function settle(s: ElectorState, ok: boolean, startedAt: number): void {
+  if (ok) {
+    if (!s.leading) {
+      s.leading = true;
+      s.term += 1;
+      armDeadline(s, startedAt);
+      s.log.info(
+        { ...s.where, transitions: s.observed?.record.leaseTransitions },
+        'acquired the lease; leading',
+      );
+      callback(s, 'onStartedLeading');
+    } else {
+      armDeadline(s, startedAt);
+    }
+  } else if (s.leading && s.observed !== undefined && s.observed.record.holderIdentity !== s.identity) {
+    stepDown(s, `the lease is now held by ${s.observed.record.holderIdentity || 'no one'}`);
+  }
+}
+
+/** Hands a Lease we hold back: empty holder, 1 s duration, renewTime now (client-go's release). */
+async function release(s: ElectorState): Promise<void> {
+  const signal = AbortSignal.timeout(Math.max(s.requestTimeoutMs, 1_000));
+  let lease = s.observed?.record.holderIdentity === s.identity ? s.observed.lease : undefined;
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
     try {
-      options[which]();
+      if (lease === undefined) {
+        lease = await read(s, signal);
+        observe(s, lease);
+      }
+      const record = (s.observed as Observed).record;
+      if (record.holderIdentity !== s.identity) return;
+      const now = s.timers.now();
+      observe(s, await replace(s, lease, releasedSpec(now, record.leaseTransitions), signal));
+      s.log.info({ ...s.where }, 'released the lease');
+      return;
     } catch (err) {
-      log.error({ ...where, err }, `${which} failed`);
+      // Our own renewal (abandoned when stopping) may have landed after all: read again and retry.
+      if (err instanceof KubeError && err.kind === 'Conflict' && attempt < 3) {
+        lease = undefined;
+        continue;
+      }
+      if (err instanceof KubeError && err.kind === 'NotFound') return;
+      s.log.warn(
+        { ...s.where, err: message(err) },
+        'could not release the lease; a standby takes over once it expires',
+      );
+      return;
     }
   }
+}
 
-  /** Steps down at once, and only then lets anything else happen (the attempt in flight is abandoned). */
-  function stepDown(reason: string, level: 'warn' | 'info' = 'warn'): void {
-    if (!leading) return;
-    leading = false;
-    term += 1;
-    cancelDeadline?.();
-    cancelDeadline = undefined;
-    inflight?.abort(new Error(reason));
-    log[level]({ ...where, reason }, 'stopped leading');
-    callback('onStoppedLeading');
-  }
-
-  function armDeadline(renewedAt: number): void {
-    cancelDeadline?.();
-    const left = Math.max(0, renewedAt + renewDeadlineMs - timers.now());
-    cancelDeadline = timers.setTimeout(() => {
-      cancelDeadline = undefined;
-      stepDown(`could not renew the lease within the renew deadline (${renewDeadlineMs} ms)`);
-    }, left);
-  }
-
-  async function loop(): Promise<void> {
-    log.info({ ...where }, 'campaigning for the lease');
-    while (!stopped) {
-      const attemptTerm = term;
-      const startedAt = timers.now();
-      const controller = new AbortController();
-      inflight = controller;
-      let ok = false;
-      try {
-        ok = await tryAcquireOrRenew(startedAt, controller.signal);
-        failuresInRow = 0;
-      } catch (err) {
-        if (!controller.signal.aborted) {
-          failuresInRow += 1;
-          // Every failure of a leader matters; a candidate's repeat failures (API server down) are quieter.
-          const level = leading || failuresInRow === 1 || failuresInRow % 10 === 0 ? 'warn' : 'debug';
-          log[level](
-            { ...where, err: message(err), failures: failuresInRow },
-            'lease request failed; retrying',
-          );
-        }
-      } finally {
-        if (inflight === controller) inflight = undefined;
-      }
-      if (stopped) break;
-      if (term === attemptTerm) {
-        if (ok) {
-          if (!leading) {
-            leading = true;
-            term += 1;
-            armDeadline(startedAt);
-            log.info(
-              { ...where, transitions: observed?.record.leaseTransitions },
-              'acquired the lease; leading',
-            );
-            callback('onStartedLeading');
-          } else {
-            armDeadline(startedAt);
-          }
-        } else if (leading && observed !== undefined && observed.record.holderIdentity !== identity) {
-          stepDown(`the lease is now held by ${observed.record.holderIdentity || 'no one'}`);
-        }
-      }
-      // The leader renews every retry period (as client-go's renew loop); candidates add up to 1.2x jitter.
-      const wait = leading ? retryPeriodMs : retryPeriodMs * (1 + random() * JITTER_FACTOR);
-      try {
-        await sleep(wait, wake.signal);
-      } catch {
-        break;
-      }
-    }
-  }
-
-  /** Hands a Lease we hold back: empty holder, 1 s duration, renewTime now (client-go's release). */
-  async function release(): Promise<void> {
-    const signal = AbortSignal.timeout(Math.max(requestTimeoutMs, 1_000));
-    let lease = observed?.record.holderIdentity === identity ? observed.lease : undefined;
-    for (let attempt = 1; attempt <= 3; attempt += 1) {
-      try {
-        if (lease === undefined) {
-          lease = await read(signal);
-          observe(lease);
-        }
-        const record = (observed as Observed).record;
-        if (record.holderIdentity !== identity) return;
-        const now = timers.now();
-        observe(
-          await replace(
-            lease,
-            {
-              holderIdentity: '',
-              leaseDurationSeconds: 1,
-              acquireTime: new V1MicroTime(now),
-              renewTime: new V1MicroTime(now),
-              leaseTransitions: record.leaseTransitions,
-            },
-            signal,
-          ),
-        );
-        log.info({ ...where }, 'released the lease');
-        return;
-      } catch (err) {
-        // Our own renewal (abandoned when stopping) may have landed after all: read again and retry.
-        if (err instanceof KubeError && err.kind === 'Conflict' && attempt < 3) {
-          lease = undefined;
-          continue;
-        }
-        if (err instanceof KubeError && err.kind === 'NotFound') return;
-        log.warn(
-          { ...where, err: message(err) },
-          'could not release the lease; a standby takes over once it expires',
-        );
-        return;
-      }
-    }
-  }
-
+function releasedSpec(now: number, transitions: number): V1Lease['spec'] {
   return {
-    run(): Promise<void> {
-      if (stopped) return running ?? Promise.resolve();
-      running ??= loop().catch((err: unknown) => log.error({ ...where, err }, 'leader election loop failed'));
-      return running;
-    },
-
-    isLeader: () => leading,
-
-    async stop(stopOptions?: { readonly release: boolean }): Promise<void> {
-      if (stopped) {
-        await running;
-        return;
-      }
-      stopped = true;
-      const abandoned = inflight !== undefined;
-      wake.abort();
-      inflight?.abort(new Error('stopping'));
-      const held = leading;
-      stepDown('stopping', 'info');
-      await running;
-      if (stopOptions?.release && (held || abandoned || observed?.record.holderIdentity === identity)) {
-        await release();
-      }
-    },
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: new V1MicroTime(now),
+    renewTime: new V1MicroTime(now),
+    leaseTransitions: transitions,
   };
 }
 

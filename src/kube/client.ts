@@ -362,137 +362,169 @@ export function callOptions(signal: AbortSignal, kc?: KubeConfig): Configuration
 /** Dispatchers are rebuilt from the kubeconfig at most this often (picks up rotated CA or client cert files). */
 const DISPATCHER_TTL_MS = 10 * 60_000;
 
-export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClientOptions = {}): KubeClient {
-  const server = serverForMessages(kc);
-  const core = kc.makeApiClient(CoreV1Api);
-  const timeoutMs = options.requestTimeoutMs ?? 30_000;
-  const pageSize = options.pageSize ?? 500;
-  const eventNamespace = options.eventNamespace ?? 'default';
-  const component = options.component ?? 'azure-route-controller';
-  const host = options.host ?? hostname();
-  const clock = options.now ?? ((): Date => new Date());
-  const limit = semaphore(options.maxConcurrentRequests ?? 10);
+/** What the client's requests share: settings, the API handle and the concurrency limit. */
+interface ClientContext {
+  readonly kc: KubeConfig;
+  readonly log: Logger;
+  readonly server: string;
+  readonly core: CoreV1Api;
+  readonly timeoutMs: number;
+  readonly pageSize: number;
+  readonly eventNamespace: string;
+  readonly component: string;
+  readonly host: string;
+  readonly clock: () => Date;
+  readonly limit: { acquire(signal?: AbortSignal): Promise<() => void> };
+}
 
-  async function call<T>(
-    op: Operation,
-    callerSignal: AbortSignal | undefined,
-    send: (options: ConfigurationOptions) => Promise<T>,
-  ): Promise<T> {
-    callerSignal?.throwIfAborted();
-    const release = await limit.acquire(callerSignal);
-    // The timeout starts once the request may go out, so queueing behind others does not count against it.
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
+export function createKubeClient(kc: KubeConfig, log: Logger, options: KubeClientOptions = {}): KubeClient {
+  const c: ClientContext = {
+    kc,
+    log,
+    server: serverForMessages(kc),
+    core: kc.makeApiClient(CoreV1Api),
+    timeoutMs: options.requestTimeoutMs ?? 30_000,
+    pageSize: options.pageSize ?? 500,
+    eventNamespace: options.eventNamespace ?? 'default',
+    component: options.component ?? 'azure-route-controller',
+    host: options.host ?? hostname(),
+    clock: options.now ?? ((): Date => new Date()),
+    limit: semaphore(options.maxConcurrentRequests ?? 10),
+  };
+  return {
+    server: c.server,
+    list: (signal?: AbortSignal) => listNodes(c, signal),
+    setNetworkUnavailable: (node: NodeRef, condition: NetworkCondition, now: Date, signal?: AbortSignal) =>
+      setNetworkUnavailable(c, node, condition, now, signal),
+    warning: (node: NodeRef, reason: string, message: string, signal?: AbortSignal) =>
+      recordWarning(c, node, reason, message, signal),
+  };
+}
+
+async function call<T>(
+  c: ClientContext,
+  op: Operation,
+  callerSignal: AbortSignal | undefined,
+  send: (options: ConfigurationOptions) => Promise<T>,
+): Promise<T> {
+  callerSignal?.throwIfAborted();
+  const release = await c.limit.acquire(callerSignal);
+  // The timeout starts once the request may go out, so queueing behind others does not count against it.
+  const timeout = AbortSignal.timeout(c.timeoutMs);
+  const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
+  try {
+    return await send(callOptions(signal, c.kc));
+  } catch (err) {
+    if (callerSignal?.aborted) throw callerSignal.reason;
+    throw toKubeError(err, op, c.server, timeout.aborted ? c.timeoutMs : undefined);
+  } finally {
+    release();
+  }
+}
+
+async function listNodes(c: ClientContext, signal: AbortSignal | undefined): Promise<NodeInfo[]> {
+  // A continue token outlives its snapshot when the list takes too long; start over, as client-go's pager does.
+  for (let attempt = 1; ; attempt += 1) {
     try {
-      return await send(callOptions(signal, kc));
+      return await listOnce(c, signal);
     } catch (err) {
-      if (callerSignal?.aborted) throw callerSignal.reason;
-      throw toKubeError(err, op, server, timeout.aborted ? timeoutMs : undefined);
-    } finally {
-      release();
+      if (err instanceof KubeError && err.kind === 'Expired' && attempt < 3) {
+        c.log.info({ attempt }, 'node list continue token expired; listing again from the start');
+        continue;
+      }
+      throw err;
     }
   }
+}
 
-  async function listOnce(signal: AbortSignal | undefined): Promise<NodeInfo[]> {
-    const nodes: NodeInfo[] = [];
-    let token: string | undefined;
-    let pages = 0;
-    do {
-      const page: V1NodeList = await call({ verb: 'list', resource: 'nodes', group: '' }, signal, (opts) =>
-        core.listNode({ limit: pageSize, ...(token === undefined ? {} : { _continue: token }) }, opts),
-      );
-      for (const node of page.items) nodes.push(toNodeInfo(node));
-      token = page.metadata?._continue || undefined;
-      pages += 1;
-    } while (token !== undefined);
-    log.debug({ nodes: nodes.length, pages }, 'listed nodes');
-    return nodes;
-  }
+async function listOnce(c: ClientContext, signal: AbortSignal | undefined): Promise<NodeInfo[]> {
+  const nodes: NodeInfo[] = [];
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    const page: V1NodeList = await call(c, { verb: 'list', resource: 'nodes', group: '' }, signal, (opts) =>
+      c.core.listNode({ limit: c.pageSize, ...(token === undefined ? {} : { _continue: token }) }, opts),
+    );
+    for (const node of page.items) nodes.push(toNodeInfo(node));
+    token = page.metadata?._continue || undefined;
+    pages += 1;
+  } while (token !== undefined);
+  c.log.debug({ nodes: nodes.length, pages }, 'listed nodes');
+  return nodes;
+}
 
-  return {
-    server,
-
-    async list(signal?: AbortSignal): Promise<NodeInfo[]> {
-      // A continue token outlives its snapshot when the list takes too long; start over, as client-go's pager does.
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          return await listOnce(signal);
-        } catch (err) {
-          if (err instanceof KubeError && err.kind === 'Expired' && attempt < 3) {
-            log.info({ attempt }, 'node list continue token expired; listing again from the start');
-            continue;
-          }
-          throw err;
-        }
-      }
-    },
-
-    async setNetworkUnavailable(
-      node: NodeRef,
-      condition: NetworkCondition,
-      now: Date,
-      signal?: AbortSignal,
-    ): Promise<void> {
-      const time = rfc3339(now);
-      // lastTransitionTime moves only with the status (API conventions, DESIGN 2.5). Upstream's route
-      // controller stamps it on every update; here it is left out of the patch when the status stays, and the
-      // strategic merge (by condition type) keeps the one the server has.
-      const transition = node.networkUnavailableStatus !== condition.status;
-      const body = {
-        status: {
-          conditions: [
-            {
-              type: 'NetworkUnavailable',
-              status: condition.status,
-              reason: condition.reason,
-              message: condition.message,
-              ...(transition ? { lastTransitionTime: time } : {}),
-              lastHeartbeatTime: time,
-            },
-          ],
+async function setNetworkUnavailable(
+  c: ClientContext,
+  node: NodeRef,
+  condition: NetworkCondition,
+  now: Date,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const time = rfc3339(now);
+  // lastTransitionTime moves only with the status (API conventions, DESIGN 2.5). Upstream's route
+  // controller stamps it on every update; here it is left out of the patch when the status stays, and the
+  // strategic merge (by condition type) keeps the one the server has.
+  const transition = node.networkUnavailableStatus !== condition.status;
+  const body = {
+    status: {
+      conditions: [
+        {
+          type: 'NetworkUnavailable',
+          status: condition.status,
+          reason: condition.reason,
+          message: condition.message,
+          ...(transition ? { lastTransitionTime: time } : {}),
+          lastHeartbeatTime: time,
         },
-      };
-      // client-node 2 picks the first patch media type the API declares (json-patch+json) unless told otherwise;
-      // a strategic merge patch is what merges conditions by type and leaves Ready and the others alone.
-      await call({ verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, signal, (opts) =>
-        core.patchNodeStatus(
-          { name: node.name, body },
-          setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
-        ),
-      );
-      log.debug(
-        { node: node.name, status: condition.status, reason: condition.reason, transition },
-        'patched NetworkUnavailable',
-      );
-    },
-
-    async warning(node: NodeRef, reason: string, message: string, signal?: AbortSignal): Promise<void> {
-      const now = clock();
-      const event: CoreV1Event = {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name: eventName(node.name), namespace: eventNamespace },
-        // The node name as UID, as the kubelet and the upstream route controller do: `kubectl describe node`
-        // looks events up by involvedObject.uid == node name.
-        involvedObject: { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.name },
-        type: 'Warning',
-        reason,
-        message,
-        source: { component, host },
-        reportingComponent: component,
-        reportingInstance: host,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      };
-      await call(
-        { verb: 'create', resource: 'events', group: '', namespace: eventNamespace },
-        signal,
-        (opts) => core.createNamespacedEvent({ namespace: eventNamespace, body: event }, opts),
-      );
-      log.debug({ node: node.name, reason }, 'recorded warning event');
+      ],
     },
   };
+  // client-node 2 picks the first patch media type the API declares (json-patch+json) unless told otherwise;
+  // a strategic merge patch is what merges conditions by type and leaves Ready and the others alone.
+  await call(c, { verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, signal, (opts) =>
+    c.core.patchNodeStatus(
+      { name: node.name, body },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
+    ),
+  );
+  c.log.debug(
+    { node: node.name, status: condition.status, reason: condition.reason, transition },
+    'patched NetworkUnavailable',
+  );
+}
+
+async function recordWarning(
+  c: ClientContext,
+  node: NodeRef,
+  reason: string,
+  message: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const now = c.clock();
+  const event: CoreV1Event = {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: eventName(node.name), namespace: c.eventNamespace },
+    // The node name as UID, as the kubelet and the upstream route controller do: `kubectl describe node`
+    // looks events up by involvedObject.uid == node name.
+    involvedObject: { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.name },
+    type: 'Warning',
+    reason,
+    message,
+    source: { component: c.component, host: c.host },
+    reportingComponent: c.component,
+    reportingInstance: c.host,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+  await call(
+    c,
+    { verb: 'create', resource: 'events', group: '', namespace: c.eventNamespace },
+    signal,
+    (opts) => c.core.createNamespacedEvent({ namespace: c.eventNamespace, body: event }, opts),
+  );
+  c.log.debug({ node: node.name, reason }, 'recorded warning event');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -552,77 +584,12 @@ export function toKubeError(
       { cause: err },
     );
   }
-  if (err instanceof ApiException) {
-    const code = err.code as number;
-    const status = statusOf(err.body);
-    const said = status.message ? `: ${oneLine(status.message)}` : '';
-    const retryAfter = retryAfterOf(err.headers as Record<string, string> | undefined);
-    const opts = { statusCode: code, retryAfterSeconds: retryAfter, cause: err };
-    const group = op.group === '' ? '"" (core)' : `"${op.group}"`;
-    switch (true) {
-      case code === 401:
-        return new KubeError(
-          'Unauthorized',
-          `The Kubernetes API server at ${server} rejected our credentials (401 Unauthorized) trying to ${action}: the token or client certificate is missing, invalid or expired; check the user in the kubeconfig or the service account token.`,
-          opts,
-        );
-      case code === 403:
-        return new KubeError(
-          'Forbidden',
-          `cannot ${action}: forbidden (403): grant the verb "${op.verb}" on resource "${op.resource}" in API group ${group} to this identity (a ClusterRole and its binding)${said ? `; the API server said${said}` : ''}.`,
-          opts,
-        );
-      case code === 404:
-        return new KubeError('NotFound', `cannot ${action}: not found (404)${said}.`, opts);
-      case code === 409:
-        return new KubeError('Conflict', `cannot ${action}: conflict (409)${said}.`, opts);
-      case code === 410:
-        return new KubeError('Expired', `cannot ${action}: expired (410)${said}.`, opts);
-      case code === 400 || code === 422:
-        return new KubeError(
-          'Invalid',
-          `cannot ${action}: the API server rejected the request (${code})${said}.`,
-          opts,
-        );
-      case code === 429:
-        return new KubeError(
-          'Throttled',
-          `cannot ${action}: the API server is throttling us (429 Too Many Requests)${retryAfter === undefined ? '' : `; retry after ${retryAfter}s`}.`,
-          opts,
-        );
-      case code >= 500:
-        return new KubeError(
-          'ServerError',
-          `cannot ${action}: the API server at ${server} failed (${code})${said}.`,
-          opts,
-        );
-      default:
-        return new KubeError('Unknown', `cannot ${action}: unexpected HTTP ${code}${said}.`, opts);
-    }
-  }
+  if (err instanceof ApiException) return fromApiException(err, op, server, action);
   const network = networkCode(err);
   if (network !== undefined) {
-    let host = server;
-    try {
-      host = new URL(server).hostname;
-    } catch {
-      // keep the raw server string
-    }
-    const why =
-      network === 'ECONNREFUSED'
-        ? 'connection refused'
-        : network === 'ENOTFOUND' || network === 'EAI_AGAIN'
-          ? `host "${host}" not found`
-          : network === 'ECONNRESET' || network === 'UND_ERR_SOCKET'
-            ? 'the connection was closed'
-            : network === 'ETIMEDOUT' || network === 'UND_ERR_CONNECT_TIMEOUT'
-              ? 'the connection timed out'
-              : network === 'EHOSTUNREACH' || network === 'ENETUNREACH'
-                ? 'no route to host'
-                : network;
     return new KubeError(
       'Unreachable',
-      `Cannot reach the Kubernetes API server at ${server} (${why}) to ${action}. Check the server in the kubeconfig and that the API server is running.`,
+      `Cannot reach the Kubernetes API server at ${server} (${networkReason(network, server)}) to ${action}. Check the server in the kubeconfig and that the API server is running.`,
       { cause: err },
     );
   }
@@ -634,6 +601,82 @@ export function toKubeError(
       cause: err,
     },
   );
+}
+
+/** The API server answered `action` with an HTTP error status. */
+function fromApiException(
+  err: ApiException<unknown>,
+  op: Operation,
+  server: string,
+  action: string,
+): KubeError {
+  const code = err.code as number;
+  const status = statusOf(err.body);
+  const said = status.message ? `: ${oneLine(status.message)}` : '';
+  const retryAfter = retryAfterOf(err.headers as Record<string, string> | undefined);
+  const opts = { statusCode: code, retryAfterSeconds: retryAfter, cause: err };
+  const group = op.group === '' ? '"" (core)' : `"${op.group}"`;
+  switch (true) {
+    case code === 401:
+      return new KubeError(
+        'Unauthorized',
+        `The Kubernetes API server at ${server} rejected our credentials (401 Unauthorized) trying to ${action}: the token or client certificate is missing, invalid or expired; check the user in the kubeconfig or the service account token.`,
+        opts,
+      );
+    case code === 403:
+      return new KubeError(
+        'Forbidden',
+        `cannot ${action}: forbidden (403): grant the verb "${op.verb}" on resource "${op.resource}" in API group ${group} to this identity (a ClusterRole and its binding)${said ? `; the API server said${said}` : ''}.`,
+        opts,
+      );
+    case code === 404:
+      return new KubeError('NotFound', `cannot ${action}: not found (404)${said}.`, opts);
+    case code === 409:
+      return new KubeError('Conflict', `cannot ${action}: conflict (409)${said}.`, opts);
+    case code === 410:
+      return new KubeError('Expired', `cannot ${action}: expired (410)${said}.`, opts);
+    case code === 400 || code === 422:
+      return new KubeError(
+        'Invalid',
+        `cannot ${action}: the API server rejected the request (${code})${said}.`,
+        opts,
+      );
+    case code === 429:
+      return new KubeError(
+        'Throttled',
+        `cannot ${action}: the API server is throttling us (429 Too Many Requests)${retryAfter === undefined ? '' : `; retry after ${retryAfter}s`}.`,
+        opts,
+      );
+    case code >= 500:
+      return new KubeError(
+        'ServerError',
+        `cannot ${action}: the API server at ${server} failed (${code})${said}.`,
+        opts,
+      );
+    default:
+      return new KubeError('Unknown', `cannot ${action}: unexpected HTTP ${code}${said}.`, opts);
+  }
+}
+
+/** A system error code, said for people. */
+function networkReason(network: string, server: string): string {
+  let host = server;
+  try {
+    host = new URL(server).hostname;
+  } catch {
+    // keep the raw server string
+  }
+  return network === 'ECONNREFUSED'
+    ? 'connection refused'
+    : network === 'ENOTFOUND' || network === 'EAI_AGAIN'
+      ? `host "${host}" not found`
+      : network === 'ECONNRESET' || network === 'UND_ERR_SOCKET'
+        ? 'the connection was closed'
+        : network === 'ETIMEDOUT' || network === 'UND_ERR_CONNECT_TIMEOUT'
+          ? 'the connection timed out'
+          : network === 'EHOSTUNREACH' || network === 'ENETUNREACH'
+            ? 'no route to host'
+            : network;
 }
 
 /** The Kubernetes Status inside an ApiException body (a JSON string in client-node 2). */

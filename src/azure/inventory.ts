@@ -4,16 +4,15 @@
 // (ADR 0010: two plain reads do not justify @azure/arm-compute and @azure/arm-authorization).
 import { NetworkManagementClient, type NetworkInterface, type RouteTable } from '@azure/arm-network';
 import {
-  bearerTokenAuthenticationPolicyName,
   createDefaultHttpClient,
   createPipelineRequest,
   isRestError,
   type HttpClient,
 } from '@azure/core-rest-pipeline';
-import type { GetTokenOptions, TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { AzureConfig } from '../config/types.ts';
-import { AzureError, credentialError, isAbortError, isIdentityError, parseArmError } from './errors.ts';
-import { plainHttpAuthPolicy } from './store.ts';
+import { createNetworkClient, guardCredential } from './arm-client.ts';
+import { AzureError, credentialError, isIdentityError, parseArmError } from './errors.ts';
 import type { TableSnapshot } from './types.ts';
 
 export const COMPUTE_API_VERSION = '2024-07-01';
@@ -100,7 +99,7 @@ export function tableFacts(snapshot: TableSnapshot): TableFacts {
 interface InventoryContext {
   readonly config: AzureConfig;
   readonly credential: TokenCredential;
-  readonly guarded: TokenCredential;
+  readonly guardedCredential: TokenCredential;
   readonly scopes: string[];
   readonly clients: Map<string, NetworkManagementClient>;
   /** For the plain GETs (VMs, permissions), made on the first; the network client keeps its own. */
@@ -111,7 +110,7 @@ export function createAzureInventory(config: AzureConfig, credential: TokenCrede
   const ctx: InventoryContext = {
     config,
     credential,
-    guarded: guardCredential(config, credential),
+    guardedCredential: guardCredential(config, credential),
     scopes: [config.tokenScope],
     clients: new Map<string, NetworkManagementClient>(),
     httpClient: undefined,
@@ -126,35 +125,13 @@ export function createAzureInventory(config: AzureConfig, credential: TokenCrede
   };
 }
 
-/** Every token request goes through here, so a failing identity always surfaces as kind 'Credential'. */
-function guardCredential(config: AzureConfig, credential: TokenCredential): TokenCredential {
-  return {
-    getToken: async (tokenScopes: string | string[], options?: GetTokenOptions) => {
-      try {
-        return await credential.getToken(tokenScopes, options);
-      } catch (err) {
-        if (isAbortError(err)) throw err;
-        throw credentialError(err, config.credential, config.authorityHost);
-      }
-    },
-  };
-}
-
 function clientFor(ctx: InventoryContext, subscriptionId: string): NetworkManagementClient {
   const existing = ctx.clients.get(subscriptionId);
   if (existing) return existing;
-  const { config } = ctx;
-  const client = new NetworkManagementClient(ctx.guarded, subscriptionId, {
-    endpoint: config.armEndpoint,
-    credentials: { scopes: ctx.scopes },
-    retryOptions: { maxRetries: 2 },
-    userAgentOptions: { userAgentPrefix: 'azure-route-controller-doctor' },
-    ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+  const client = createNetworkClient(ctx, subscriptionId, {
+    retry: { maxRetries: 2 },
+    userAgentPrefix: 'azure-route-controller-doctor',
   });
-  if (config.allowInsecureEndpoint) {
-    client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-    client.pipeline.addPolicy(plainHttpAuthPolicy(ctx.credential, ctx.guarded, ctx.scopes));
-  }
   ctx.clients.set(subscriptionId, client);
   return client;
 }
@@ -203,7 +180,7 @@ async function readToken(
   ctx: InventoryContext,
   signal: AbortSignal | undefined,
 ): Promise<{ readonly expiresOnTimestamp: number }> {
-  const token = await ctx.guarded.getToken(ctx.scopes, signal ? { abortSignal: signal } : {});
+  const token = await ctx.guardedCredential.getToken(ctx.scopes, signal ? { abortSignal: signal } : {});
   if (!token)
     throw new AzureError({ kind: 'Credential', message: 'the credential returned no access token' });
   return { expiresOnTimestamp: token.expiresOnTimestamp };

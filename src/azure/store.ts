@@ -10,24 +10,21 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { NetworkManagementClient, type Route as ArmRoute, type RouteTable } from '@azure/arm-network';
 import {
-  bearerTokenAuthenticationPolicyName,
   createDefaultHttpClient,
   createPipelineRequest,
   isRestError,
   RestError,
   type HttpClient,
   type PipelinePolicy,
-  type PipelineRequest,
 } from '@azure/core-rest-pipeline';
-import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { Logger } from 'pino';
 import type { AzureConfig } from '../config/types.ts';
 import type { Route } from '../domain/types.ts';
-import { isInsecureTestCredential } from './credentials.ts';
+import { createNetworkClient, guardCredential } from './arm-client.ts';
 import {
   AzureError,
   abortedError,
-  credentialError,
   describeTable,
   isAbortError,
   operationFailedError,
@@ -89,7 +86,6 @@ export function pollDelayMs(
 const TERMINAL_STATES = new Set(['succeeded', 'failed', 'canceled']);
 
 const OBSERVER_POLICY_NAME = 'azureRouteControllerObserverPolicy';
-const PLAIN_HTTP_AUTH_POLICY_NAME = 'azureRouteControllerLoopbackAuthPolicy';
 
 /** What every step of the store shares: the configuration, the SDK clients and the error bodies seen. */
 interface StoreContext {
@@ -132,46 +128,19 @@ export function createRouteTableStore(
   };
 }
 
-/** Every token request goes through here, so a failing identity always surfaces as kind 'Credential'. */
-function guardCredential(config: AzureConfig, credential: TokenCredential): TokenCredential {
-  return {
-    getToken: async (tokenScopes: string | string[], tokenOptions?: GetTokenOptions) => {
-      try {
-        return await credential.getToken(tokenScopes, tokenOptions);
-      } catch (err) {
-        if (isAbortError(err)) throw err;
-        throw credentialError(err, config.credential, config.authorityHost);
-      }
-    },
-  };
-}
-
 function clientFor(ctx: StoreContext, subscriptionId: string): NetworkManagementClient {
   const existing = ctx.clients.get(subscriptionId);
   if (existing) return existing;
-  const { config, options } = ctx;
-  const client = new NetworkManagementClient(ctx.guardedCredential, subscriptionId, {
-    endpoint: config.armEndpoint,
-    httpClient: ctx.httpClient,
-    credentials: { scopes: ctx.scopes },
-    retryOptions: {
+  const { options } = ctx;
+  const client = createNetworkClient(ctx, subscriptionId, {
+    retry: {
       maxRetries: options.retry?.maxRetries ?? DEFAULT_SDK_MAX_RETRIES,
-      ...(options.retry?.retryDelayInMs !== undefined
-        ? { retryDelayInMs: options.retry.retryDelayInMs }
-        : {}),
-      ...(options.retry?.maxRetryDelayInMs !== undefined
-        ? { maxRetryDelayInMs: options.retry.maxRetryDelayInMs }
-        : {}),
+      retryDelayInMs: options.retry?.retryDelayInMs,
+      maxRetryDelayInMs: options.retry?.maxRetryDelayInMs,
     },
-    userAgentOptions: { userAgentPrefix: options.userAgentPrefix ?? 'azure-route-controller' },
-    ...(config.allowInsecureEndpoint ? { allowInsecureConnection: true } : {}),
+    userAgentPrefix: options.userAgentPrefix ?? 'azure-route-controller',
+    httpClient: ctx.httpClient,
   });
-  if (config.allowInsecureEndpoint) {
-    // The SDK's bearer policy refuses http:// outright. Only for the loopback simulator, swap it for one
-    // that sends the placeholder token and refuses anything else (see plainHttpAuthPolicy).
-    client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-    client.pipeline.addPolicy(plainHttpAuthPolicy(ctx.credential, ctx.guardedCredential, ctx.scopes));
-  }
   // After the Retry phase: runs once per attempt, inside the SDK's retry loop.
   client.pipeline.addPolicy(observerPolicy(ctx.log, ctx.errorBodies, options.onRequest), {
     afterPhase: 'Retry',
@@ -587,51 +556,6 @@ function observerPolicy(
         );
         throw err;
       }
-    },
-  };
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
-}
-
-/**
- * Replaces the SDK's bearer policy when --allow-insecure-arm-endpoint is in force (the config layer allows
- * that only for a loopback http:// endpoint). Over plain HTTP it sends only the placeholder token of the
- * test credential, and only to a loopback host: a real token never leaves over plain HTTP.
- */
-export function plainHttpAuthPolicy(
-  rawCredential: TokenCredential,
-  credential: TokenCredential,
-  scopes: string[],
-): PipelinePolicy {
-  return {
-    name: PLAIN_HTTP_AUTH_POLICY_NAME,
-    async sendRequest(request: PipelineRequest, next) {
-      const url = new URL(request.url);
-      if (url.protocol !== 'https:') {
-        if (!isLoopbackHost(url.hostname)) {
-          throw new AzureError({
-            kind: 'Other',
-            message: `refusing to send a token over plain HTTP to ${url.origin}: only a loopback --arm-endpoint may use http://`,
-          });
-        }
-        if (!isInsecureTestCredential(rawCredential)) {
-          throw new AzureError({
-            kind: 'Credential',
-            message: `refusing to send a real Azure token over plain HTTP to ${url.origin}: use an https:// --arm-endpoint`,
-          });
-        }
-      }
-      const token: AccessToken | null = await credential.getToken(scopes, {
-        abortSignal: request.abortSignal,
-      });
-      if (!token) {
-        throw new AzureError({ kind: 'Credential', message: 'the credential returned no access token' });
-      }
-      request.headers.set('Authorization', `Bearer ${token.token}`);
-      return next(request);
     },
   };
 }

@@ -93,6 +93,10 @@ function memoryTable(r: BenchResults): string[] {
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const run of runs) {
+    if (!run.result) {
+      lines.push(`| ${run.nodes} | ${run.kind} | did not run: ${run.error ?? 'unknown'} | | | | | | | |`);
+      continue;
+    }
     const m = run.result.memory;
     lines.push(
       `| ${run.nodes} | ${run.kind}: \`${run.result.entry}\` | ${f(m.hwmMB)} | ${f(m.peakAnonMB)} | ${f(m.settledFileMB)} | ${f(m.peakHeapUsedMB)} / ${f(m.peakHeapTotalMB)} | ${f(m.peakExternalMB)} | ${f(m.settledSpacesMB['code'] ?? Number.NaN)} | ${s(run.result.readyFromSpawnMs)} | ${s(run.result.allRouteCreatedMs)} |`,
@@ -160,8 +164,8 @@ function explain(t: Target, r: BenchResults): string[] {
     case 'memory-400':
     case 'memory-5000': {
       const nodes = t.id === 'memory-400' ? 400 : 5_000;
-      const now = r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result.memory;
-      const before = r.memoryRuns?.find((x) => x.kind === 'before' && x.nodes === nodes)?.result.memory;
+      const now = r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result?.memory;
+      const before = r.memoryRuns?.find((x) => x.kind === 'before' && x.nodes === nodes)?.result?.memory;
       const m = now ?? r.memory.find((x) => x.nodes === nodes);
       if (!m) return [head];
       const bare = fp(/^node \(nothing/);

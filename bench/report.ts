@@ -121,8 +121,12 @@ export function rows(r: BenchResults): Row[] {
 
   for (const run of r.memoryRuns ?? []) {
     const c = run.result;
-    const m = c.memory;
     const scenario = `Memory side by side, ${num(run.nodes)} nodes: ${run.kind}`;
+    if (!c) {
+      out.push({ scenario, figure: 'Did not run', value: run.error ?? 'unknown' });
+      continue;
+    }
+    const m = c.memory;
     const spaces = m.settledSpacesMB;
     out.push({ scenario, figure: 'Command line', value: c.entry });
     out.push({

@@ -371,8 +371,8 @@ export function targets(r: Omit<BenchResults, 'targets'>): Target[] {
     [5_000, 150],
   ] as const) {
     // The image's command line in the side-by-side runs, else the cold-start scenario's (the same command).
-    const image = r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result.memory;
-    const before = r.memoryRuns?.find((x) => x.kind === 'before' && x.nodes === nodes)?.result.memory;
+    const image = r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result?.memory;
+    const before = r.memoryRuns?.find((x) => x.kind === 'before' && x.nodes === nodes)?.result?.memory;
     const m = image ?? r.memory.find((x) => x.nodes === nodes);
     if (!m) continue;
     const peak = Math.max(m.peakRssMB, Number.isFinite(m.hwmMB) ? m.hwmMB : 0);

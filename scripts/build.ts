@@ -66,7 +66,7 @@ const result = await build({
   plugins: [asciiOnly],
   legalComments: 'none',
   ...(values.split
-    ? { splitting: true, outdir: 'dist/cli-split', chunkNames: 'chunks/[name]-[hash]', entryNames: '[name]' }
+    ? { splitting: true, outdir: 'dist/cli-split', chunkNames: '[name]-[hash]', entryNames: '[name]' }
     : { outfile: BUNDLE }),
   metafile: true,
   logLevel: 'warning',

@@ -32,7 +32,9 @@ export interface MemoryRun {
   readonly nodes: number;
   /** 'before', 'image', or the variant's name. */
   readonly kind: string;
-  readonly result: ColdStartResult;
+  readonly result?: ColdStartResult | undefined;
+  /** Why the run gave no figures (the process did not start, say). */
+  readonly error?: string | undefined;
 }
 
 const bundle = (
@@ -105,14 +107,20 @@ export async function memory(plan: MemoryPlan, log: (message: string) => void): 
   const runs: MemoryRun[] = [];
   const one = async (nodes: number, kind: string, entry: Entry) => {
     log(`memory: ${nodes} nodes, ${kind}`);
-    const result = await coldStart({
-      nodes,
-      profile: plan.profile,
-      settleMs: plan.settleMs,
-      timeoutMs: plan.timeoutMs,
-      entry,
-    });
-    runs.push({ nodes, kind, result });
+    try {
+      const result = await coldStart({
+        nodes,
+        profile: plan.profile,
+        settleMs: plan.settleMs,
+        timeoutMs: plan.timeoutMs,
+        entry,
+      });
+      runs.push({ nodes, kind, result });
+    } catch (err) {
+      // A variant that does not start is a finding, not the end of the run: it is reported, the others go on.
+      log(`memory: ${nodes} nodes, ${kind}: ${(err as Error).message.split('\n')[0]}`);
+      runs.push({ nodes, kind, error: (err as Error).message.split('\n')[0] });
+    }
   };
   for (const nodes of plan.sizes) {
     // Before and after, one right after the other, so the machine's load is the same for both.

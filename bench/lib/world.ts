@@ -61,8 +61,16 @@ export const FAST_LRO_RETRY_1: AzureProfile = Object.freeze({
   lroDurationMs: 200,
   lroRetryAfterSeconds: 1,
 });
-/** Azure with no delay at all: isolates what the controller itself adds. */
-export const INSTANT: AzureProfile = Object.freeze({ name: 'instant', latencyMs: 0, lroDurationMs: 0 });
+/**
+ * Azure with no delay at all: isolates what the controller itself adds. No Retry-After either: real Azure's 2 s
+ * hint on an operation that has already finished would only measure the hint.
+ */
+export const INSTANT: AzureProfile = Object.freeze({
+  name: 'instant',
+  latencyMs: 0,
+  lroDurationMs: 0,
+  lroRetryAfterSeconds: 'none',
+});
 
 export interface WorldOptions {
   readonly profile: AzureProfile;

@@ -27,7 +27,18 @@ function nodeHash(nodeName: string): string {
 
 /** The name a new route for this node and pod CIDR gets. Always a valid Azure route name. */
 export function formatRouteName(nodeName: string, cidr: string): string {
-  const key = cidrKey(cidr);
+  return routeNameWithKey(nodeName, cidrKey(cidr));
+}
+
+/**
+ * formatRouteName for a CIDR already in canonical form (as canonicalPrefix gives it), which it does not parse
+ * again: desiredRoutes names thousands of routes from CIDRs it has just parsed.
+ */
+export function formatCanonicalRouteName(nodeName: string, canonicalCidr: string): string {
+  return routeNameWithKey(nodeName, canonicalCidr.replace(/[^0-9a-z]/g, ''));
+}
+
+function routeNameWithKey(nodeName: string, key: string): string {
   const plain = `${nodeName}${ROUTE_NAME_SEPARATOR}${key}`;
   if (PLAIN_NODE_PART.test(nodeName) && plain.length <= MAX_ROUTE_NAME_LENGTH) return plain;
 

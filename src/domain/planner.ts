@@ -1,4 +1,6 @@
 // Desired routes x one route table -> what to do to that table (DESIGN 2.3). Pure, deterministic, O(n log n).
+// The loops over every route index their arrays rather than use for...of, as in desired.ts: the first call in
+// a process runs cold code, where each for...of step allocates an iterator result.
 import { canonicalIp, canonicalPrefix, parsePrefix } from './cidr.ts';
 import { prefixOwnershipTest } from './ownership.ts';
 import type {
@@ -59,6 +61,8 @@ function sortByAge(routes: readonly DesiredRoute[]): DesiredRoute[] {
 
 interface Existing {
   readonly route: Route;
+  /** Azure route names compare case-insensitively; lowered once, for the sort and for admitCreates. */
+  readonly lowerName: string;
   readonly prefix: string | undefined;
   readonly ours: boolean;
 }
@@ -72,13 +76,30 @@ function routeFor(desired: DesiredRoute, name: string): Route {
   };
 }
 
+function isVirtualAppliance(route: Route): boolean {
+  return route.nextHopType.toLowerCase() === VIRTUAL_APPLIANCE.toLowerCase();
+}
+
 function isInPlace(route: Route, desiredIp: string): boolean {
   const ip = route.nextHopIpAddress;
-  return (
-    route.nextHopType.toLowerCase() === VIRTUAL_APPLIANCE.toLowerCase() &&
-    ip !== undefined &&
-    (ip === desiredIp || canonicalIp(ip) === desiredIp)
-  );
+  return isVirtualAppliance(route) && ip !== undefined && (ip === desiredIp || canonicalIp(ip) === desiredIp);
+}
+
+/**
+ * The first of the routes holding a desired prefix that is in place for next hop `wantRaw`. A route whose
+ * next hop is the very same text is in place whatever the canonical form, so the usual case (the route we
+ * wrote last time) parses no address; only a route that differs compares canonical forms.
+ */
+function findInPlace(samePrefix: readonly Existing[], wantRaw: string): Existing | undefined {
+  let wantIp: string | undefined;
+  for (let i = 0; i < samePrefix.length; i++) {
+    const entry = samePrefix[i]!;
+    const { route } = entry;
+    if (route.nextHopIpAddress === wantRaw && isVirtualAppliance(route)) return entry;
+    wantIp ??= canonicalIp(wantRaw) ?? wantRaw;
+    if (isInPlace(route, wantIp)) return entry;
+  }
+  return undefined;
 }
 
 /** Absent reads as Succeeded: hand-built inputs, and Azure responses that omit it. */
@@ -88,12 +109,16 @@ function isSucceeded(provisioningState: string | undefined): boolean {
 
 function indexExisting(routes: readonly Route[], config: PlannerConfig) {
   const ownsPrefix = prefixOwnershipTest(config);
-  const existing: Existing[] = sortRoutes(routes).map((route) => {
-    const parsed = parsePrefix(route.addressPrefix);
-    return { route, prefix: parsed?.cidr, ours: ownsPrefix(parsed) };
-  });
+  // In sortRoutes' order, built in one pass: each entry is its own sort key.
+  const existing: Existing[] = routes
+    .map((route) => {
+      const parsed = parsePrefix(route.addressPrefix);
+      return { route, lowerName: route.name.toLowerCase(), prefix: parsed?.cidr, ours: ownsPrefix(parsed) };
+    })
+    .sort((a, b) => compareText(a.lowerName, b.lowerName) || byRoute(a.route, b.route));
   const byPrefix = new Map<string, Existing[]>();
-  for (const entry of existing) {
+  for (let i = 0; i < existing.length; i++) {
+    const entry = existing[i]!;
     if (entry.prefix === undefined) continue;
     const samePrefix = byPrefix.get(entry.prefix);
     if (samePrefix) samePrefix.push(entry);
@@ -128,21 +153,23 @@ function matchDesired(
     handled: new Set(),
     desiredPrefixes: new Set(),
   };
-  const seen = new Set<string>();
-  for (const want of [...desired.routes].sort(byDesired)) {
-    const prefix = canonicalPrefix(want.cidr) ?? want.cidr;
-    if (seen.has(prefix)) continue;
-    seen.add(prefix);
+  const rejectedSeen = new Set<string>();
+  const wanted = [...desired.routes].sort(byDesired);
+  for (let i = 0; i < wanted.length; i++) {
+    const want = wanted[i]!;
+    // A key of byPrefix is canonical, so a cidr found there needs no parse (desiredRoutes gives canonical ones).
+    const prefix = byPrefix.has(want.cidr) ? want.cidr : (canonicalPrefix(want.cidr) ?? want.cidr);
+    if (m.desiredPrefixes.has(prefix) || rejectedSeen.has(prefix)) continue;
     const refusal = rejectedPrefixes.get(prefix);
     if (refusal !== undefined) {
+      rejectedSeen.add(prefix);
       m.rejected.push({ desired: want, message: refusal });
       continue;
     }
     m.desiredPrefixes.add(prefix);
-    const wantIp = canonicalIp(want.nextHopIpAddress) ?? want.nextHopIpAddress;
     const samePrefix = byPrefix.get(prefix) ?? [];
 
-    const inPlace = samePrefix.find((entry) => isInPlace(entry.route, wantIp));
+    const inPlace = findInPlace(samePrefix, want.nextHopIpAddress);
     const mine = inPlace ?? samePrefix.find((entry) => entry.ours);
     if (inPlace) {
       m.keeps.push({ route: inPlace.route, desired: want });
@@ -168,7 +195,8 @@ function sortLeftovers(
   const deletes: Route[] = [];
   const foreign: Route[] = [];
   const frozen: Route[] = [];
-  for (const entry of existing) {
+  for (let i = 0; i < existing.length; i++) {
+    const entry = existing[i]!;
     if (matched.handled.has(entry.route)) continue;
     if (!entry.ours) foreign.push(entry.route);
     // Azure refuses two routes with one prefix; should a table ever hold them, our extra copy goes too.
@@ -194,8 +222,8 @@ function admitCreates(
   // A name held by a route that stays in the table is never overwritten, whoever owns that route.
   const deletedNames = new Set(deletes.map((route) => route.name.toLowerCase()));
   const namesInUse = new Map<string, Route>();
-  for (const { route } of existing) {
-    const name = route.name.toLowerCase();
+  for (let i = 0; i < existing.length; i++) {
+    const { route, lowerName: name } = existing[i]!;
     if (!deletedNames.has(name) && !namesInUse.has(name)) namesInUse.set(name, route);
   }
   const creates: { route: Route; desired: DesiredRoute }[] = [];

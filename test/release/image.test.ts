@@ -211,6 +211,8 @@ it(
     );
     expect(existsSync(join(app, 'node_modules'))).toBe(false);
     const bytes = duBytes(app);
+    // A fresh clone has no .test-results/ until vitest writes its report at the end of the run.
+    mkdirSync(join(ROOT, '.test-results'), { recursive: true });
     writeFileSync(
       join(ROOT, '.test-results', 'image-runtime-size.json'),
       `${JSON.stringify({ bytes, megabytes: Math.round((bytes / 1e6) * 10) / 10 })}\n`,

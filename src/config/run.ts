@@ -70,19 +70,7 @@ export function loadRunConfig(flags: RunFlags, environment: Environment): RunCon
       '--leader-elect-renew-deadline must be longer than 1.2 x --leader-elect-retry-period (defaults 10s and 2s)',
     );
   }
-  const leaseName = flags.leaderElectLeaseName ?? 'azure-route-controller';
-  if (!DNS_SUBDOMAIN.test(leaseName)) {
-    throw new ConfigError(
-      `--leader-elect-lease-name: "${leaseName}" is not a valid object name; use lower-case letters, digits, '-' and '.'`,
-    );
-  }
-  const namespace =
-    flags.leaderElectNamespace ?? environment.env['POD_NAMESPACE'] ?? readNamespace(environment);
-  if (!DNS_LABEL.test(namespace)) {
-    throw new ConfigError(
-      `--leader-elect-namespace: "${namespace}" is not a valid namespace; use lower-case letters, digits and '-'`,
-    );
-  }
+  const { name: leaseName, namespace } = leaseLocation(flags, environment);
   const identity =
     flags.leaderElectIdentity ??
     environment.env['POD_NAME'] ??
@@ -172,6 +160,14 @@ export function loadDoctorConfig(flags: DoctorFlags, environment: Environment): 
   if (output !== 'text' && output !== 'json') {
     throw new ConfigError(`--output: "${output}" is not valid; use text or json`);
   }
+  return Object.freeze({ ...common, output, lease: Object.freeze(leaseLocation(flags, environment)) });
+}
+
+/** The controller's Lease, as `run` finds it and `doctor` looks for it: one rule for both. */
+function leaseLocation(
+  flags: { leaderElectLeaseName?: string; leaderElectNamespace?: string },
+  environment: Environment,
+): { namespace: string; name: string } {
   const name = flags.leaderElectLeaseName ?? 'azure-route-controller';
   if (!DNS_SUBDOMAIN.test(name)) {
     throw new ConfigError(
@@ -185,5 +181,5 @@ export function loadDoctorConfig(flags: DoctorFlags, environment: Environment): 
       `--leader-elect-namespace: "${namespace}" is not a valid namespace; use lower-case letters, digits and '-'`,
     );
   }
-  return Object.freeze({ ...common, output, lease: Object.freeze({ namespace, name }) });
+  return { namespace, name };
 }

@@ -1,13 +1,15 @@
 // Shared setup for the nock-based Azure adapter tests. The fixtures in ./fixtures are hand-made in the
 // shape of Azure's answers, not recorded: each says so in its "source" field, and the ones for the table PUT,
 // the operation poll and the table GET take their status and header set from the real Azure traffic in
-// ../shared/azure-recordings/TestRouteTableTestSuite.json (entries 01, 02 and 03; see fixtures.test.ts).
+// ../shared/azure-recordings/TestRouteTableTestSuite.json, as copied into test/fixtures/azure-recordings/ (entries 01,
+// 02 and 03; see fixtures.test.ts).
 import { readFileSync } from 'node:fs';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import nock from 'nock';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { TableRef } from '../../src/azure/types.ts';
+import { loadRecording } from '../support/recording.ts';
 import type { AzureConfig } from '../../src/config/types.ts';
 
 export const SUB = '3f2c9a61-5b8e-4d0a-9c47-8e1d2b6a7f30';
@@ -42,9 +44,7 @@ export interface RecordedEntry {
 
 /** One entry of the real Azure recording (INDEX.txt beside it lists them). */
 export function recordedEntry(index: number): RecordedEntry {
-  const url = new URL('../../../shared/azure-recordings/TestRouteTableTestSuite.json', import.meta.url);
-  const recording = JSON.parse(readFileSync(url, 'utf8')) as { Entries: RecordedEntry[] };
-  return recording.Entries[index]!;
+  return loadRecording<RecordedEntry>().Entries[index]!;
 }
 
 /** The fixture with one header removed (header names are case-insensitive). */

@@ -1,15 +1,11 @@
 // The simulator against real Azure: replays the route-table requests of a recording of Azure Resource Manager
-// traffic (../shared/azure-recordings/TestRouteTableTestSuite.json, see INDEX.txt beside it) and asserts the
+// traffic (../shared/azure-recordings/TestRouteTableTestSuite.json, see INDEX.txt beside it; the repository's copy in
+// test/fixtures/azure-recordings/, held to it by recording-copy.test.ts) and asserts the
 // same status codes, long-running-operation headers and body shapes. Where they differ, the simulator is wrong.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzureSimulator } from '../../src/simulator/azure.ts';
 import type { AzureSimulator } from '../../src/simulator/azure.ts';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const RECORDING = path.resolve(repoRoot, '../shared/azure-recordings/TestRouteTableTestSuite.json');
+import { loadRecording } from '../support/recording.ts';
 
 interface RecordedEntry {
   readonly RequestUri: string;
@@ -20,7 +16,7 @@ interface RecordedEntry {
   readonly ResponseBody: unknown;
 }
 
-const entries = (JSON.parse(readFileSync(RECORDING, 'utf8')) as { Entries: RecordedEntry[] }).Entries;
+const entries = loadRecording<RecordedEntry>().Entries;
 
 // The recording's ids are sanitized; map them onto the simulator's world.
 const RECORDED_SUB = '00000000-0000-0000-0000-000000000000';

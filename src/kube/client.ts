@@ -9,6 +9,7 @@ import {
   KubeConfig,
   Observable,
   PatchStrategy,
+  ResponseContext,
   setHeaderOptions,
   type ConfigurationOptions,
   type CoreV1Event,
@@ -344,7 +345,11 @@ export interface Operation {
  * shared dispatcher: client-node 2 builds a new undici Agent for every request, so nothing would be kept alive
  * and every call would pay a new TCP (and TLS) handshake.
  */
-export function callOptions(signal: AbortSignal, kc?: KubeConfig): ConfigurationOptions {
+export function callOptions(
+  signal: AbortSignal,
+  kc?: KubeConfig,
+  options: { readonly discardSuccessBody?: boolean } = {},
+): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (context) => {
       context.setSignal(signal);
@@ -354,10 +359,32 @@ export function callOptions(signal: AbortSignal, kc?: KubeConfig): Configuration
       }
       return new Observable(Promise.resolve(context));
     },
-    post: (response) => new Observable(Promise.resolve(response)),
+    post: (response) =>
+      new Observable(options.discardSuccessBody ? discardSuccessBody(response) : Promise.resolve(response)),
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
+
+/**
+ * A 2xx answer whose body the caller has no use for (the Node a status patch returns): the body is read off the
+ * socket and dropped chunk by chunk, so the connection stays reusable, and client-node is handed `{}` to
+ * deserialize instead of a whole V1Node. Each patched node's object graph was garbage the heap had to hold until
+ * the next collection: at a 5,000-node cold start, most of the peak heap (BENCHMARKS.md). Errors keep their body,
+ * since their message is in it.
+ */
+async function discardSuccessBody(response: ResponseContext): Promise<ResponseContext> {
+  if (response.httpStatusCode < 200 || response.httpStatusCode > 299) return response;
+  const stream = response.body.stream();
+  if (stream === null) await response.body.binary();
+  else for await (const chunk of stream) void chunk;
+  return new ResponseContext(response.httpStatusCode, response.headers, EMPTY_OBJECT_BODY);
+}
+
+const EMPTY_OBJECT_BODY = {
+  text: async (): Promise<string> => '{}',
+  binary: async (): Promise<Buffer> => Buffer.from('{}'),
+  stream: (): null => null,
+};
 
 /** Dispatchers are rebuilt from the kubeconfig at most this often (picks up rotated CA or client cert files). */
 const DISPATCHER_TTL_MS = 10 * 60_000;
@@ -406,6 +433,7 @@ async function call<T>(
   op: Operation,
   callerSignal: AbortSignal | undefined,
   send: (options: ConfigurationOptions) => Promise<T>,
+  { discardSuccessBody = false }: { readonly discardSuccessBody?: boolean } = {},
 ): Promise<T> {
   callerSignal?.throwIfAborted();
   const release = await c.limit.acquire(callerSignal);
@@ -413,7 +441,7 @@ async function call<T>(
   const timeout = AbortSignal.timeout(c.timeoutMs);
   const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
   try {
-    return await send(callOptions(signal, c.kc));
+    return await send(callOptions(signal, c.kc, { discardSuccessBody }));
   } catch (err) {
     if (callerSignal?.aborted) throw callerSignal.reason;
     throw toKubeError(err, op, c.server, timeout.aborted ? c.timeoutMs : undefined);
@@ -481,11 +509,18 @@ async function setNetworkUnavailable(
   };
   // client-node 2 picks the first patch media type the API declares (json-patch+json) unless told otherwise;
   // a strategic merge patch is what merges conditions by type and leaves Ready and the others alone.
-  await call(c, { verb: 'patch', resource: 'nodes/status', group: '', name: node.name }, signal, (opts) =>
-    c.core.patchNodeStatus(
-      { name: node.name, body },
-      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
-    ),
+  // The Node the server answers with is not needed: only the status code is (a 2xx is the API server's
+  // confirmation that the condition is stored).
+  await call(
+    c,
+    { verb: 'patch', resource: 'nodes/status', group: '', name: node.name },
+    signal,
+    (opts) =>
+      c.core.patchNodeStatus(
+        { name: node.name, body },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, opts),
+      ),
+    { discardSuccessBody: true },
   );
   c.log.debug(
     { node: node.name, status: condition.status, reason: condition.reason, transition },

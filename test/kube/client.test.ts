@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from '../../src/kube/client.ts';
+import { ResponseContext } from '@kubernetes/client-node';
+import {
+  callOptions,
+  createKubeClient,
+  KubeError,
+  loadKubeConfig,
+  type KubeClient,
+} from '../../src/kube/client.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../../src/simulator/kube-api.ts';
 
 const silent = pino({ level: 'silent' });
@@ -437,6 +444,43 @@ describe('with the fake API server', () => {
     expect(err.message).toBe(
       `The Kubernetes API server at ${api.url} rejected our credentials (401 Unauthorized) trying to list nodes: the token or client certificate is missing, invalid or expired; check the user in the kubeconfig or the service account token.`,
     );
+  });
+});
+
+describe('a condition patch answer', () => {
+  // The middleware callOptions(..., { discardSuccessBody: true }) adds after client-node's own.
+  async function post(status: number, body: string): Promise<{ text: string; read: boolean }> {
+    let read = false;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        read = true;
+        controller.enqueue(new TextEncoder().encode(body));
+        controller.close();
+      },
+    });
+    const response = new ResponseContext(
+      status,
+      { 'content-type': 'application/json' },
+      {
+        text: () => new Response(stream).text(),
+        binary: async () => Buffer.from(body),
+        stream: () => stream,
+      },
+    );
+    const middleware = callOptions(new AbortController().signal, undefined, { discardSuccessBody: true })
+      .middleware![0]!;
+    const out = await middleware.post(response).toPromise();
+    return { text: await out.body.text(), read };
+  }
+
+  it('on success, is read off the socket and dropped: client-node deserializes {} instead of the Node', async () => {
+    const node = JSON.stringify({ kind: 'Node', metadata: { name: 'worker-0' }, status: { conditions: [] } });
+    expect(await post(200, node)).toEqual({ text: '{}', read: true });
+  });
+
+  it('on failure, keeps its body, which carries the message', async () => {
+    const status = JSON.stringify({ kind: 'Status', message: 'nodes "worker-0" is forbidden' });
+    expect((await post(403, status)).text).toBe(status);
   });
 });
 

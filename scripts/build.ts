@@ -48,6 +48,71 @@ const asciiOnly: Plugin = {
   },
 };
 
+// Node's global FormData is Node's own copy of undici (745 KB of JavaScript), loaded and evaluated the first
+// time anything reads the global: 16 MB of resident memory in a fresh process (BENCHMARKS.md, "Where the memory
+// goes"). The Azure SDK's HTTP runtime reads it on every request, only to ask whether the body is a FormData
+// ("typeof FormData !== 'undefined' && body instanceof FormData"). This CLI never sends one, so in those modules
+// the name is bound to undefined and the test is false without loading anything. Other modules are untouched
+// (client-node uses the undici package's own FormData, imported by name). If an upgrade moves the test, the
+// build fails rather than silently loading the global again.
+const FORM_DATA_PROBES =
+  /[\\/]node_modules[\\/]@typespec[\\/]ts-http-runtime[\\/]dist[\\/]esm[\\/](formData|client[\\/]sendRequest)\.js$/;
+const FORM_DATA_PROBE = 'typeof FormData !== "undefined" && body instanceof FormData';
+const noGlobalFormData: Plugin = {
+  name: 'no-global-form-data',
+  setup(b) {
+    b.onLoad({ filter: FORM_DATA_PROBES }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(FORM_DATA_PROBE)) {
+        throw new Error(
+          `build: ${args.path} no longer reads the global FormData as expected ("${FORM_DATA_PROBE}"); re-check scripts/build.ts's no-global-form-data plugin`,
+        );
+      }
+      return { contents: `const FormData = undefined;\n${source}`, loader: 'js' };
+    });
+  },
+};
+
+// Importing node:http as an ES module loads Node's own copy of undici too: the module facade reads every
+// export of node:http once, and three of them (WebSocket, CloseEvent, MessageEvent) are getters that load it
+// (the FormData note above: 16 MB). Through require() nothing is read until it is used. So in the bundle,
+// `import ... from 'node:http'` becomes a module that require()s it and re-exports what the dependencies
+// import by name; a name not in the list fails the build, and the three getters are left out on purpose.
+const HTTP_EXPORTS = [
+  'Agent',
+  'ClientRequest',
+  'IncomingMessage',
+  'STATUS_CODES',
+  'Server',
+  'ServerResponse',
+  'createServer',
+  'get',
+  'request',
+  'validateHeaderName',
+  'validateHeaderValue',
+  'METHODS',
+];
+const httpThroughRequire: Plugin = {
+  name: 'http-through-require',
+  setup(b) {
+    // Only ES imports: a require('node:http') in a CommonJS dependency stays as it is (it already is lazy).
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      args.kind === 'import-statement' || args.kind === 'dynamic-import'
+        ? { path: 'node:http', namespace: 'http-through-require' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'http-through-require' }, () => ({
+      contents: [
+        "import { createRequire } from 'node:module';",
+        "const http = createRequire(import.meta.url)('node:http');",
+        'export default http;',
+        ...HTTP_EXPORTS.map((name) => `export const ${name} = http.${name};`),
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
 const result = await build({
   absWorkingDir: ROOT,
   entryPoints: { 'azure-route-controller': 'src/cli/main.ts' },
@@ -63,7 +128,7 @@ const result = await build({
   sourceRoot: undefined,
   banner: { js: banner },
   charset: 'ascii',
-  plugins: [asciiOnly],
+  plugins: [asciiOnly, noGlobalFormData, httpThroughRequire],
   legalComments: 'none',
   ...(values.split
     ? { splitting: true, outdir: 'dist/cli-split', chunkNames: '[name]-[hash]', entryNames: '[name]' }

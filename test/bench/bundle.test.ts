@@ -1,8 +1,9 @@
 // The bundle (scripts/build.ts) is what ships: the image's ENTRYPOINT, the package's bin and the end-to-end tests
 // all run the same file, and it stays ASCII so V8 holds its 4.8 MB source one byte per character (ADR 8).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { imageEnvironment, imageNodeFlags, imageScript } from '../../bench/lib/controller.ts';
 import { CLI_ENTRY, REPO_ROOT, ensureBundle } from '../support/cli.ts';
@@ -22,7 +23,15 @@ describe('the bundled CLI', () => {
     expect(pkg.scripts['pretest']).toBe('npm run build');
     expect(pkg.scripts['build']).toMatch(/node scripts\/build\.ts/);
     // The runtime settings the benchmark measures are read from the Dockerfile, not restated.
-    expect(imageNodeFlags()).toContain('--max-semi-space-size=1');
+    for (const flag of [
+      '--max-semi-space-size=1',
+      '--optimize-for-size',
+      '--liftoff-only',
+      '--no-maglev',
+      '--no-turbo-inlining',
+    ]) {
+      expect(imageNodeFlags()).toContain(flag);
+    }
     expect(imageNodeFlags()).not.toContain('--enable-source-maps');
     expect(imageEnvironment()).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '16384' });
   });
@@ -47,4 +56,37 @@ describe('the bundled CLI', () => {
     const report = JSON.parse(run(['demo', '-o', 'json'])) as { exitCode: number };
     expect(report.exitCode).toBe(0);
   });
+
+  it(
+    "does not load Node's own copy of undici (16 MB): no FormData probe, node:http through require()",
+    { timeout: 60_000 },
+    () => {
+      const text = readFileSync(ensureBundle(), 'utf8');
+      // The Azure runtime's "body instanceof FormData" tests are compiled out; undici's own FormData is imported.
+      expect(text).not.toMatch(/typeof FormData\s*[!=]==?\s*["']undefined["']/);
+      expect(text).not.toMatch(/from\s*"(node:)?http"/);
+      // A fresh process running the demo (which starts the simulator, the fake API server and the controller's
+      // HTTP clients in one process) never loads it.
+      const run = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          [
+            `process.argv.splice(1, process.argv.length, ${JSON.stringify(CLI_ENTRY)}, 'demo', '-o', 'json');`,
+            "process.on('exit', () => process.stderr.write(`undici loaded: ${process.moduleLoadList.some((m) => m.includes('internal/deps/undici'))}\\n`));",
+            `await import(${JSON.stringify(pathToFileURL(ensureBundle()).href)});`,
+          ].join('\n'),
+        ],
+        {
+          cwd: '/',
+          env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+          encoding: 'utf8',
+        },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      expect((JSON.parse(run.stdout) as { exitCode: number }).exitCode).toBe(0);
+      expect(run.stderr).toContain('undici loaded: false');
+    },
+  );
 });

@@ -28,6 +28,8 @@ export type RunFn = (signal: AbortSignal, reason: string) => Promise<RunOutcome>
 
 export class ReconcileLoop {
   private dirty = false;
+  /** The first reconcile after start() is due at once, whatever triggers follow it before it begins. */
+  private runNow = false;
   private reasons = new Set<string>();
   private firstDirtyAt: number | undefined;
   private lastTriggerAt = 0;
@@ -47,11 +49,17 @@ export class ReconcileLoop {
     this.options = options;
   }
 
-  /** Starts taking work (on becoming leader): an immediate reconcile, then triggers and resyncs. */
+  /**
+   * Starts taking work (on becoming leader): an immediate reconcile, then triggers and resyncs. The first one
+   * does not wait out the debounce: there is no burst to coalesce yet (the node cache is read whole), and a
+   * cold start or a hand-over should not pay the quiet time before its first write. Triggers that arrive while
+   * it runs are coalesced into one re-run, as always.
+   */
   start(): void {
     if (this.active) return;
     this.active = true;
     this.scheduleResync();
+    this.runNow = true;
     this.trigger('start');
   }
 
@@ -61,6 +69,7 @@ export class ReconcileLoop {
    */
   async stop(graceMs = 0): Promise<void> {
     this.active = false;
+    this.runNow = false;
     this.cancelTimer?.();
     this.cancelResync?.();
     this.cancelTimer = this.cancelResync = undefined;
@@ -116,10 +125,10 @@ export class ReconcileLoop {
   private schedule(): void {
     if (!this.active || !this.dirty || this.inFlight) return;
     const { debounceMs, maxDelayMs, timers } = this.options;
-    const due = Math.max(
-      Math.min(this.lastTriggerAt + debounceMs, (this.firstDirtyAt ?? this.lastTriggerAt) + maxDelayMs),
-      this.backoffUntil,
-    );
+    const quietUntil = this.runNow
+      ? timers.now()
+      : Math.min(this.lastTriggerAt + debounceMs, (this.firstDirtyAt ?? this.lastTriggerAt) + maxDelayMs);
+    const due = Math.max(quietUntil, this.backoffUntil);
     this.cancelTimer?.();
     this.cancelTimer = timers.setTimeout(() => this.fire(), Math.max(0, due - timers.now()));
   }
@@ -137,6 +146,7 @@ export class ReconcileLoop {
     if (!this.active || !this.dirty || this.inFlight) return;
     const reason = [...this.reasons].join(',');
     this.dirty = false;
+    this.runNow = false;
     this.reasons = new Set();
     this.firstDirtyAt = undefined;
     const controller = new AbortController();

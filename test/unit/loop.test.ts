@@ -39,13 +39,28 @@ function setup(opts: { outcomes?: RunOutcome[]; runMs?: number; random?: number 
 }
 
 describe('ReconcileLoop', () => {
-  it('runs once at start, after the debounce', async () => {
+  it('runs once at start, at once (nothing to coalesce yet), even when triggers follow before it begins', async () => {
     const { timers, runs, loop } = setup();
     loop.start();
+    loop.trigger('node-a');
+    await timers.advance(0);
+    expect(runs).toEqual([{ at: 0, reason: 'start,node-a' }]);
+    await timers.advance(1_000);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('debounces the triggers after the start reconcile', async () => {
+    const { timers, runs, loop } = setup();
+    loop.start();
+    await timers.advance(0);
+    loop.trigger('node-a');
     await timers.advance(199);
-    expect(runs).toHaveLength(0);
+    expect(runs.map((r) => r.reason)).toEqual(['start']);
     await timers.advance(1);
-    expect(runs).toEqual([{ at: 200, reason: 'start' }]);
+    expect(runs).toEqual([
+      { at: 0, reason: 'start' },
+      { at: 200, reason: 'node-a' },
+    ]);
   });
 
   it('coalesces a burst of 400 triggers into one reconcile', async () => {
@@ -93,7 +108,7 @@ describe('ReconcileLoop', () => {
       random: 0,
     });
     loop.start();
-    await timers.advance(200);
+    await timers.advance(0);
     expect(runs).toHaveLength(1);
     // First failure: 1 s base, equal jitter with random 0 gives 0.5 s.
     await timers.advance(499);

@@ -2,6 +2,7 @@
 // explains the method; every number in it comes from the results object.
 import { round } from './lib/stats.ts';
 import { machineLine, markdownTable, markdownTargets } from './report.ts';
+import type { FileBackedSplit } from './lib/controller.ts';
 import type { BenchResults, Target } from './suite.ts';
 
 export function benchmarksMarkdown(r: BenchResults): string {
@@ -22,6 +23,7 @@ export function benchmarksMarkdown(r: BenchResults): string {
     '',
     ...coldStartTable(r),
     ...memoryTable(r),
+    ...settingsTable(r),
     '## Every figure',
     '',
     markdownTable(r),
@@ -106,6 +108,39 @@ function memoryTable(r: BenchResults): string[] {
   return lines;
 }
 
+/** What each of the image's Node flags and environment settings earns: the image's row against the run without it. */
+function settingsTable(r: BenchResults): string[] {
+  const runs = (r.memoryRuns ?? []).filter((x) => x.kind.startsWith('image without '));
+  if (runs.length === 0) return [];
+  const sizes = [...new Set(runs.map((x) => x.nodes))];
+  const image = (nodes: number) => r.memoryRuns?.find((x) => x.kind === 'image' && x.nodes === nodes)?.result;
+  const cell = (nodes: number, kind: string) => {
+    const without = runs.find((x) => x.nodes === nodes && x.kind === kind)?.result;
+    const base = image(nodes);
+    if (!without || !base) return 'n/a | n/a';
+    const hwm = round(without.memory.hwmMB - base.memory.hwmMB, 1);
+    const time = round((without.allRouteCreatedMs - base.allRouteCreatedMs) / 1000, 2);
+    return `${without.memory.hwmMB} (${hwm >= 0 ? '+' : ''}${hwm}) | ${round(without.allRouteCreatedMs / 1000, 2)} s (${time >= 0 ? '+' : ''}${time} s)`;
+  };
+  const lines = [
+    "## What each of the image's settings earns (leave one out)",
+    '',
+    "The image's command line again, without one setting at a time; in brackets, the difference from the image's own",
+    'row in the same run (a positive VmHWM difference is memory the setting saves; a positive time difference is time',
+    'it saves). VmHWM differences of a few MB between runs are noise: compare with the repeats of the image row.',
+    '',
+    `| Without | ${sizes.map((n) => `${n.toLocaleString('en-US')} nodes: VmHWM MB (image: ${image(n)?.memory.hwmMB ?? 'n/a'}) | ${n.toLocaleString('en-US')} nodes: LIST to all RouteCreated (image: ${image(n) ? `${round(image(n)!.allRouteCreatedMs / 1000, 2)} s` : 'n/a'})`).join(' | ')} |`,
+    `|---|${sizes.map(() => '---|---').join('|')}|`,
+  ];
+  for (const kind of [...new Set(runs.map((x) => x.kind))]) {
+    lines.push(
+      `| ${kind.replace(/^image without /, '`')}\` | ${sizes.map((n) => cell(n, kind)).join(' | ')} |`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
 function coldStartTable(r: BenchResults): string[] {
   const rows = r.coldStart.filter((c) => c.ours && c.baseline);
   if (rows.length === 0) return [];
@@ -157,6 +192,18 @@ function timeCompression(r: BenchResults): string[] {
 
 const mb = (v: number) => (Number.isFinite(v) ? `${v} MB` : 'n/a');
 
+function fileBackedLine(
+  m: { settledFileMB: number; settledFileSplitMB?: FileBackedSplit | undefined },
+  bare: { rssMB: number; fileBacked?: FileBackedSplit | undefined } | undefined,
+): string {
+  const f = m.settledFileSplitMB;
+  const b = bare?.fileBacked;
+  const split = f
+    ? ` (/proc/<pid>/smaps): the node binary's code ${mb(f.binaryCodeMB)}${b ? ` (bare Node: ${mb(b.binaryCodeMB)})` : ''}, its read-only data ${mb(f.binaryReadOnlyMB)}${b ? ` (bare: ${mb(b.binaryReadOnlyMB)})` : ''}, shared libraries ${mb(f.otherMB)}${b ? ` (bare: ${mb(b.otherMB)})` : ''}`
+    : '';
+  return `- File-backed pages: ${mb(m.settledFileMB)}${split}. What is beyond bare Node${bare ? ` (RSS ${mb(bare.rssMB)} with nothing loaded)` : ''} is code and data that run: V8's builtins and compilers, OpenSSL, and the sources of Node's own modules that the dependencies load (http, https, tls, http2, zlib, worker_threads, readline, vm). Touched once, they stay resident; ADR 8 has them by symbol.`;
+}
+
 function explain(t: Target, r: BenchResults): string[] {
   const head = `### ${t.description}: ${t.measured}`;
   const fp = (label: RegExp) => r.footprint?.find((f) => label.test(f.module));
@@ -178,7 +225,7 @@ function explain(t: Target, r: BenchResults): string[] {
         '',
         `Measured floor of each part, at ${nodes.toLocaleString('en-US')} nodes with the image's command line (after convergence unless it says peak):`,
         '',
-        `- File-backed pages: ${mb(m.settledFileMB)}: the node binary (V8, ICU data, OpenSSL) and shared libraries as far as they were touched. Not ours to cut; bare Node${bare ? ` has an RSS of ${mb(bare.rssMB)} with nothing loaded` : ''}.`,
+        fileBackedLine(m, bare),
         `- The V8 heap: peak ${mb(m.peakHeapUsedMB)} used of ${mb(m.peakHeapTotalMB)}; after convergence old space ${mb(sp['old'] ?? Number.NaN)}, code space ${mb(sp['code'] ?? Number.NaN)}, large objects ${mb(sp['large_object'] ?? Number.NaN)}, new space ${mb(sp['new'] ?? Number.NaN)}.${bundleOnly ? ` Of it, ${mb(bundleOnly.heapUsedMB)} is there once the bundle is parsed and the CLI program evaluated, before any command runs (RSS ${mb(bundleOnly.rssMB)}${tscOnly ? `; tsc's module files for \`run\` alone: heap ${mb(tscOnly.heapUsedMB)}, RSS ${mb(tscOnly.rssMB)}` : ''}): the script's source string, bytecode and the closures, maps and shapes of every module evaluated at load (client-node's ObjectSerializer references every one of its model classes, so tree-shaking cannot drop them).` : ''}`,
         `- External memory (ArrayBuffers, buffers of sockets and TLS): peak ${mb(m.peakExternalMB)}.`,
         `- Everything else that is anonymous: about ${mb(heapOther)} at the peak (peak anonymous ${mb(m.peakAnonMB)} minus heap total and external): malloc, mostly V8's parser and compiler zones, which glibc keeps after they are freed, plus thread stacks and libuv.`,
@@ -191,7 +238,7 @@ function explain(t: Target, r: BenchResults): string[] {
         );
       }
       lines.push(
-        'What would close the rest is in ADR 8: the named dependencies stay, and what they cost at load (their code and the objects their modules build) is now the largest part that is ours at all.',
+        "What is left, and what would close it, is in ADR 8: the named dependencies stay, and what they cost at load (their code, the objects their modules build, the Node modules they pull in) is now most of what is ours at all; the last few MB are the optimizing compiler's, which the image keeps (without it, `image + --no-opt` above, the planner's warm call is several times slower).",
       );
       return lines;
     }

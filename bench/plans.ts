@@ -82,6 +82,7 @@ export const PLANS: Readonly<Record<Mode, BenchPlan>> = {
       sizes: [400, 5_000],
       variantNodes: 400,
       variants: true,
+      leaveOneOutSizes: [400, 5_000],
       settleMs: 5_000,
       timeoutMs: 60_000,
     },

@@ -268,6 +268,11 @@ export function rows(r: BenchResults): Row[] {
       value: `${p.firstCallMs} ms; ${p.firstDesiredMs} / ${p.firstPlanMs} ms`,
       target: target('planner-first'),
     });
+    out.push({
+      scenario,
+      figure: "Node flags (the image's ENTRYPOINT); the same with Node's defaults: first call, warm median",
+      value: `${p.nodeFlags?.join(' ') || '(none)'}; ${p.defaultFlags ? `${p.defaultFlags.firstCallMs} ms, ${p.defaultFlags.warmMedianMs} ms` : 'not measured'}`,
+    });
   }
   return out;
 }

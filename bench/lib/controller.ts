@@ -141,6 +141,8 @@ export interface ControllerProcess {
   memory(): Promise<MemorySample>;
   /** /proc/<pid>/status and smaps_rollup, in bytes; undefined off Linux. */
   procStatus(): ProcMemory | undefined;
+  /** The file-backed part of its RSS, split (readFileBacked). */
+  fileBacked(): FileBackedSplit | undefined;
   /** The JSON log records written so far. */
   logs(): Record<string, unknown>[];
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended. */
@@ -283,6 +285,7 @@ export async function startControllerProcess(
       };
     },
     procStatus: () => readProcMemory(child.pid ?? -1),
+    fileBacked: () => readFileBacked(child.pid ?? -1),
     logs: () => records,
     stop,
   };
@@ -306,6 +309,46 @@ export function readProcMemory(pid: number): ProcMemory | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** File-backed resident memory by where it comes from, MB: the node binary's code and read-only data, the rest. */
+export interface FileBackedSplit {
+  /** The node binary's executable pages that were touched: V8 (its compilers included), OpenSSL, libuv, Node. */
+  readonly binaryCodeMB: number;
+  /** Its read-only data that was touched: Node's built-in JavaScript sources, ICU data, V8's snapshot. */
+  readonly binaryReadOnlyMB: number;
+  /** Shared libraries (libc, libstdc++) and any other mapped file. */
+  readonly otherMB: number;
+}
+
+/** /proc/<pid>/smaps, file-backed mappings only, summed by the split above; undefined once the process is gone. */
+export function readFileBacked(pid: number, binary = process.execPath): FileBackedSplit | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let code = 0;
+  let readOnly = 0;
+  let other = 0;
+  let current: { path: string; perms: string } | undefined;
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      // Inode 0: anonymous ([heap], [stack], plain mmap), not file-backed.
+      current = head[2] === '0' ? undefined : { perms: head[1]!, path: head[3] ?? '' };
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!rss || !current) continue;
+    const kb = Number(rss[1]);
+    if (current.path !== binary) other += kb;
+    else if (current.perms.includes('x')) code += kb;
+    else readOnly += kb;
+  }
+  const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+  return { binaryCodeMB: mb(code), binaryReadOnlyMB: mb(readOnly), otherMB: mb(other) };
 }
 
 /**

@@ -2,7 +2,13 @@
 // as a child process. Measures ARM writes and reads, the time to convergence, throttling, and the
 // controller's memory while it converges and after. Then the per-route baseline on a fresh simulator with the
 // same profile and limits.
-import { MemorySampler, startControllerProcess, type Entry, type MemorySample } from '../lib/controller.ts';
+import {
+  MemorySampler,
+  startControllerProcess,
+  type Entry,
+  type FileBackedSplit,
+  type MemorySample,
+} from '../lib/controller.ts';
 import { runPerRouteBaseline, type BaselineResult } from '../lib/baseline.ts';
 import { MB, round, sleep, within } from '../lib/stats.ts';
 import { RouteCreatedWatch, TableWatch, countPresent } from '../lib/watch.ts';
@@ -66,6 +72,8 @@ export interface MemoryResult {
   readonly peakAnonMB: number;
   /** File-backed RSS (the node binary, libraries, mapped files) at the last sample. */
   readonly settledFileMB: number;
+  /** The same, after settling, by where it comes from (/proc/<pid>/smaps). */
+  readonly settledFileSplitMB?: FileBackedSplit | undefined;
   readonly settledAnonMB: number;
   readonly peakExternalMB: number;
   /** V8 heap spaces in use at the last sample (code_space is compiled code), MB. */
@@ -135,6 +143,7 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
     await sampler.sample();
     sampler.stop();
     const proc = controller.procStatus();
+    const fileSplit = controller.fileBacked();
     const samples = await controller.metrics();
     const throttleWaitSeconds = samples
       .filter((s) => s.name === 'azure_route_controller_azure_throttle_wait_seconds_total')
@@ -177,6 +186,7 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
         hwmMB: round((proc?.hwmBytes ?? Number.NaN) / MB, 1),
         peakAnonMB: round(peak.anonBytes / MB, 1),
         settledFileMB: round((lastProc?.fileBytes ?? Number.NaN) / MB, 1),
+        settledFileSplitMB: fileSplit,
         settledAnonMB: round((lastProc?.anonBytes ?? Number.NaN) / MB, 1),
         peakExternalMB: round(peak.externalBytes / MB, 1),
         settledSpacesMB: spacesMB(last),

@@ -2,13 +2,22 @@
 // importing only a module (the CLI's own module graph, or one dependency). Explains the memory figures.
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { BUNDLE_ENTRY, CLI_ENTRY, REPO_ROOT, TSC_ENTRY } from '../lib/controller.ts';
+import {
+  BUNDLE_ENTRY,
+  CLI_ENTRY,
+  REPO_ROOT,
+  TSC_ENTRY,
+  readFileBacked,
+  type FileBackedSplit,
+} from '../lib/controller.ts';
 import { MB, round } from '../lib/stats.ts';
 
 export interface FootprintRow {
   readonly module: string;
   readonly rssMB: number;
   readonly heapUsedMB: number;
+  /** Its file-backed pages by where they come from (readFileBacked). */
+  readonly fileBacked?: FileBackedSplit | undefined;
 }
 
 const PROGRAM = pathToFileURL(CLI_ENTRY.replace(/main\.ts$/, 'program.ts')).href;
@@ -64,22 +73,31 @@ export async function footprint(which: 'all' | 'bare' = 'all'): Promise<Footprin
   return out;
 }
 
-async function measure(specifiers: readonly string[]): Promise<{ rssMB: number; heapUsedMB: number }> {
+async function measure(
+  specifiers: readonly string[],
+): Promise<{ rssMB: number; heapUsedMB: number; fileBacked?: FileBackedSplit | undefined }> {
+  // The child reports, then waits to be killed, so its file-backed pages can be read from the outside.
   const script = `
     for (const s of ${JSON.stringify(specifiers)}) await import(s);
     setTimeout(() => {
       const u = process.memoryUsage();
-      process.stdout.write(JSON.stringify({ rss: u.rss, heapUsed: u.heapUsed }));
-      process.exit(0);
+      process.stdout.write(JSON.stringify({ rss: u.rss, heapUsed: u.heapUsed }) + '\\n');
+      setTimeout(() => process.exit(0), 10_000);
     }, 300);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let text = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
+  let fileBacked: FileBackedSplit | undefined;
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    text += c;
+    if (!text.endsWith('\n')) return;
+    fileBacked = readFileBacked(child.pid ?? -1);
+    child.kill();
+  });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`footprint: importing ${specifiers.join(', ')} failed (${code})`);
+  if (!text.endsWith('\n')) throw new Error(`footprint: importing ${specifiers.join(', ')} failed (${code})`);
   const u = JSON.parse(text) as { rss: number; heapUsed: number };
-  return { rssMB: round(u.rss / MB, 1), heapUsedMB: round(u.heapUsed / MB, 1) };
+  return { rssMB: round(u.rss / MB, 1), heapUsedMB: round(u.heapUsed / MB, 1), fileBacked };
 }

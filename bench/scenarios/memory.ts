@@ -24,6 +24,8 @@ export interface MemoryPlan {
   /** The size at which each flag variant runs. */
   readonly variantNodes: number;
   readonly variants: boolean;
+  /** Sizes at which the image runs once without each of its flags and settings in turn (what each one earns). */
+  readonly leaveOneOutSizes?: readonly number[];
   readonly settleMs: number;
   readonly timeoutMs: number;
 }
@@ -100,7 +102,40 @@ export function variants(): { kind: string; entry: Entry }[] {
         '--max-lazy',
       ]),
     },
+    {
+      // Not shipped: the JIT's floor. With TurboFan off too, the planner's warm call is several times slower.
+      kind: "image + --no-opt (no optimizing compiler at all), the image's environment",
+      entry: bundle(
+        `${Object.entries(imageEnvironment())
+          .map(([k, v]) => `${k}=${v} `)
+          .join('')}node ${[...imageNodeFlags(), '--no-opt'].join(' ')} (bundle)`,
+        [...imageNodeFlags(), '--no-opt'],
+        imageEnvironment(),
+      ),
+    },
   ];
+}
+
+/**
+ * The image's command line without one of its Node flags or environment settings, for each in turn: the
+ * difference from the image's own row is what that setting earns where it is kept.
+ */
+export function leaveOneOut(): { kind: string; entry: Entry }[] {
+  const flags = imageNodeFlags();
+  const env = imageEnvironment();
+  const label = (f: readonly string[], e: Record<string, string>) =>
+    `${Object.entries(e)
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}node ${f.join(' ')} (bundle)`;
+  const withoutFlag = flags.map((flag) => {
+    const rest = flags.filter((f) => f !== flag);
+    return { kind: `image without ${flag}`, entry: bundle(label(rest, env), rest, env) };
+  });
+  const withoutEnv = Object.keys(env).map((key) => {
+    const rest = Object.fromEntries(Object.entries(env).filter(([k]) => k !== key));
+    return { kind: `image without ${key}`, entry: bundle(label(flags, rest), flags, rest) };
+  });
+  return [...withoutFlag, ...withoutEnv];
 }
 
 export async function memory(plan: MemoryPlan, log: (message: string) => void): Promise<MemoryRun[]> {
@@ -126,6 +161,9 @@ export async function memory(plan: MemoryPlan, log: (message: string) => void): 
     // Before and after, one right after the other, so the machine's load is the same for both.
     await one(nodes, 'before', beforeEntry());
     await one(nodes, 'image', imageEntry());
+  }
+  for (const nodes of plan.leaveOneOutSizes ?? []) {
+    for (const v of leaveOneOut()) await one(nodes, v.kind, v.entry);
   }
   if (plan.variants) {
     execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.ts'), '--split'], { cwd: REPO_ROOT });

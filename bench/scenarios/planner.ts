@@ -1,7 +1,7 @@
 // The planner alone: desiredRoutes + planTable for N nodes against an N-route table, in a fresh process.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { REPO_ROOT } from '../lib/controller.ts';
+import { REPO_ROOT, imageNodeFlags } from '../lib/controller.ts';
 import { median, quantile, round } from '../lib/stats.ts';
 
 const WORKER = fileURLToPath(new URL('./planner-worker.ts', import.meta.url));
@@ -9,9 +9,15 @@ const WORKER = fileURLToPath(new URL('./planner-worker.ts', import.meta.url));
 export interface PlannerOptions {
   readonly nodes: number;
   readonly iterations: number;
+  /** Node flags of the fresh process: the image's (what ships) unless told otherwise. */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface PlannerResult {
+  /** The Node flags the planner ran under (the image's ENTRYPOINT flags). */
+  readonly nodeFlags: readonly string[];
+  /** The same first and warm calls under Node's default flags, for what the image's flags cost. */
+  readonly defaultFlags?: { readonly firstCallMs: number; readonly warmMedianMs: number } | undefined;
   readonly nodes: number;
   readonly routes: number;
   readonly plan: { creates: number; updates: number; deletes: number; keeps: number };
@@ -27,9 +33,19 @@ export interface PlannerResult {
 }
 
 export async function planner(options: PlannerOptions): Promise<PlannerResult> {
+  const nodeFlags = options.nodeFlags ?? imageNodeFlags();
+  const result = await plannerOnce(options, nodeFlags);
+  const plain = await plannerOnce(options, []);
+  return {
+    ...result,
+    defaultFlags: { firstCallMs: plain.firstCallMs, warmMedianMs: plain.warmMedianMs },
+  };
+}
+
+async function plannerOnce(options: PlannerOptions, nodeFlags: readonly string[]): Promise<PlannerResult> {
   const child = spawn(
     process.execPath,
-    ['--expose-gc', WORKER, String(options.nodes), String(options.iterations)],
+    [...nodeFlags, '--expose-gc', WORKER, String(options.nodes), String(options.iterations)],
     {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -49,6 +65,7 @@ export async function planner(options: PlannerOptions): Promise<PlannerResult> {
     warmPlan: number[];
   };
   return {
+    nodeFlags,
     nodes: r.nodes,
     routes: r.routes,
     plan: r.plan,

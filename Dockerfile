@@ -62,8 +62,14 @@ COPY --from=build /app/dist/build-info.json ./dist/build-info.json
 COPY package.json ./
 USER 65532:65532
 EXPOSE 8080
-# --max-semi-space-size=1 (MiB): a small young generation is scavenged more often and hands memory back, which
-# cuts the peak RSS by about a quarter at no measurable cost in reconcile time (ADR 8, BENCHMARKS.md). The
-# benchmark reads the Node flags from this line, so it measures exactly what the image runs.
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "/app/dist/cli/azure-route-controller.js"]
+# Node flags, each kept for the figure it earns at a 400- and a 5,000-node cold start (BENCHMARKS.md, "Memory:
+# one flag at a time"; ADR 8):
+#   --max-semi-space-size=1  a 1 MiB young generation, scavenged often, hands memory back;
+#   --optimize-for-size      V8 grows the old generation by a smaller factor, so the garbage of a burst (5,000
+#                            watch events and condition patches) is collected instead of held: most of the peak;
+#   --liftoff-only           the only WebAssembly, undici's HTTP parser, stays on its baseline code: tiering it up
+#                            with the optimizing compiler was a brief 15-20 MB spike in every process;
+#   --no-maglev, --no-turbo-inlining  smaller optimizing-compiler jobs; the planner stays well under its target.
+# The benchmark and the soak read the Node flags from this line, so they measure exactly what the image runs.
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "--optimize-for-size", "--liftoff-only", "--no-maglev", "--no-turbo-inlining", "/app/dist/cli/azure-route-controller.js"]
 CMD ["--help"]

@@ -238,7 +238,7 @@ function explain(t: Target, r: BenchResults): string[] {
         );
       }
       lines.push(
-        "What is left, and what would close it, is in ADR 8: the named dependencies stay, and what they cost at load (their code, the objects their modules build, the Node modules they pull in) is now most of what is ours at all; the last few MB are the optimizing compiler's, which the image keeps (without it, `image + --no-opt` above, the planner's warm call is several times slower).",
+        "What is left, and what would close it, is in ADR 8: the named dependencies stay, and what they cost at load (their code, the objects their modules build, the Node modules they pull in) is now most of what is ours at all; a few MB more are the optimizing compiler's, which the image keeps (`image + --no-opt` above measures the process without it; the planner's warm call is then about three times slower). One run's VmHWM at 400 nodes varies by several MB between runs of the same command line on this shared machine (compare the rows above that differ from the image by one setting that earns nothing here), so a figure within a few MB of the target can land on either side of it.",
       );
       return lines;
     }
@@ -256,7 +256,7 @@ function explain(t: Target, r: BenchResults): string[] {
       return [
         head,
         '',
-        `The first call runs cold code: \`desiredRoutes\` took ${p.firstDesiredMs} ms (warm median ${p.warmDesiredMedianMs} ms) and \`planTable\` ${p.firstPlanMs} ms (warm ${p.warmPlanMedianMs} ms); warm, both together take ${p.warmMedianMs} ms. In the controller the first call is the start-up reconcile, once per process, and it is dwarfed by the list and the Azure round trips around it (see the cold start: the whole convergence of 5,000 nodes is a few seconds). If the first call itself must be under 50 ms, the lead could run the planner once on a small synthetic input while the informer lists, so V8 has compiled it by the first real reconcile, or allocate less per node in \`desiredRoutes\` (it parses every CIDR and IP into objects that are dropped at once).`,
+        `The first call runs cold code: \`desiredRoutes\` took ${p.firstDesiredMs} ms (warm median ${p.warmDesiredMedianMs} ms) and \`planTable\` ${p.firstPlanMs} ms (warm ${p.warmPlanMedianMs} ms); warm, both together take ${p.warmMedianMs} ms.${p.defaultFlags ? ` Under Node's default flags, in the same run, the first call took ${p.defaultFlags.firstCallMs} ms and the warm median ${p.defaultFlags.warmMedianMs} ms: the image's \`--optimize-for-size\` is what costs the difference, and the image keeps it because it is what holds the 5,000-node peak under its target (see "What each of the image's settings earns").` : ''} In the controller the first call is the start-up reconcile, once per process, and it is dwarfed by the list and the Azure round trips around it (see the cold start: the whole convergence of 5,000 nodes is a few seconds). To bring the first call under 50 ms with the image's flags, allocate less per node in \`desiredRoutes\` (it parses every CIDR and IP into objects that are dropped at once); running the planner once on a synthetic input at start-up would only move the cost.`,
       ];
     }
     default:

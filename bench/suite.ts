@@ -233,9 +233,8 @@ export async function runSuite(plan: BenchPlan, options: SuiteOptions): Promise<
     azure: {
       profiles: {
         [REALISTIC.name]: { latencyMs: REALISTIC.latencyMs, lroDurationMs: REALISTIC.lroDurationMs },
-        [INSTANT.name]: { latencyMs: INSTANT.latencyMs, lroDurationMs: INSTANT.lroDurationMs },
         ...Object.fromEntries(
-          [FAST_LRO, FAST_LRO_RETRY_1].map((p) => [
+          [INSTANT, FAST_LRO, FAST_LRO_RETRY_1].map((p) => [
             p.name,
             {
               latencyMs: p.latencyMs,

@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { imageEnvironment, imageNodeFlags, imageScript } from '../../bench/lib/controller.ts';
+import { leaveOneOut } from '../../bench/scenarios/memory.ts';
 import { CLI_ENTRY, REPO_ROOT, ensureBundle } from '../support/cli.ts';
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -81,4 +82,23 @@ describe('the bundled CLI', () => {
       expect(run.stderr).toContain('undici loaded: false');
     },
   );
+
+  it('has a leave-one-out run in the benchmark for every Node flag and environment setting of the image', () => {
+    const flags = imageNodeFlags();
+    const env = imageEnvironment();
+    const runs = leaveOneOut();
+    expect(runs.map((r) => r.kind)).toEqual([
+      ...flags.map((f) => `image without ${f}`),
+      ...Object.keys(env).map((k) => `image without ${k}`),
+    ]);
+    for (const [i, flag] of flags.entries()) {
+      expect(runs[i]!.entry.nodeFlags).toEqual(flags.filter((f) => f !== flag));
+      expect(runs[i]!.entry.env).toEqual(env);
+    }
+    for (const [j, key] of Object.keys(env).entries()) {
+      const run = runs[flags.length + j]!;
+      expect(run.entry.nodeFlags).toEqual(flags);
+      expect(Object.keys(run.entry.env)).toEqual(Object.keys(env).filter((k) => k !== key));
+    }
+  });
 });

@@ -287,16 +287,11 @@ async function tryAcquireOrRenew(s: ElectorState, now: number, signal: AbortSign
     record.holderIdentity === s.identity
       ? ourSpec(s, now, record.acquireTime, record.leaseTransitions)
       : ourSpec(s, now, undefined, record.leaseTransitions + 1);
-  try {
-    observe(s, await replace(s, lease, spec, signal));
-    return true;
-  } catch (err) {
-    if (err instanceof KubeError && err.kind === 'Conflict') {
-      s.log.debug({ ...s.where }, 'another replica updated the lease first (409)');
-      return false;
-    }
-    throw err;
-  }
+  return writeUnlessBeaten(
+    s,
+    () => replace(s, lease, spec, signal),
+    'another replica updated the lease first (409)',
+  );
 }
 
 /**
@@ -325,15 +320,31 @@ async function renewOnTop(s: ElectorState, now: number, signal: AbortSignal): Pr
 
 /** There is no Lease yet: create it, held by us. False when another replica created it first. */
 async function createFirst(s: ElectorState, now: number, signal: AbortSignal): Promise<boolean> {
+  return writeUnlessBeaten(
+    s,
+    () => create(s, ourSpec(s, now, undefined, 0), signal),
+    'another replica created the lease first',
+  );
+}
+
+/**
+ * Writes the Lease and observes what the server stored: true. False when another replica wrote it first (409:
+ * our resourceVersion, or the name, was taken); any other failure is thrown.
+ */
+async function writeUnlessBeaten(
+  s: ElectorState,
+  write: () => Promise<V1Lease>,
+  beaten: string,
+): Promise<boolean> {
   try {
-    observe(s, await create(s, ourSpec(s, now, undefined, 0), signal));
+    observe(s, await write());
     return true;
-  } catch (createErr) {
-    if (createErr instanceof KubeError && createErr.kind === 'Conflict') {
-      s.log.debug({ ...s.where }, 'another replica created the lease first');
+  } catch (err) {
+    if (err instanceof KubeError && err.kind === 'Conflict') {
+      s.log.debug({ ...s.where }, beaten);
       return false;
     }
-    throw createErr;
+    throw err;
   }
 }
 

@@ -19,6 +19,15 @@ if (major < REQUIRED_NODE[0] || (major === REQUIRED_NODE[0] && minor < REQUIRED_
 const { processEnvironment } = await import('../config/load.ts');
 const { runCli } = await import('./program.ts');
 
+// A reader that stops early (`... --help | head`) closes the pipe: stop there, quietly, as Unix tools do, instead
+// of an unhandled EPIPE and its stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => controller.abort(new Error(`received ${signal}`)));

@@ -1,11 +1,14 @@
 // End to end: usage and configuration mistakes exit 2 with one line on stderr (no stack trace), before anything
 // is written anywhere; --help documents every flag of the README.
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   REPO_ROOT,
+  cleanEnvironment,
   describeRun,
+  ensureBundle,
   expectExit,
   expectOneLineError,
   messageLines,
@@ -241,4 +244,24 @@ describe('--help', () => {
     expectExit(result, 0);
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
+});
+
+describe('a reader that stops early', () => {
+  it(
+    '`sync-routes --help | head -1`: the CLI stops quietly (no EPIPE stack trace), exit 0',
+    { timeout: 30_000 },
+    async () => {
+      const child = spawn(process.execPath, [ensureBundle(), 'sync-routes', '--help'], {
+        env: cleanEnvironment(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // Like a head that has had its fill: the reading end is closed before the help is written.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
+      expect(code).toBe(0);
+    },
+  );
 });
